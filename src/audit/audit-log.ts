@@ -1,0 +1,134 @@
+// The audit seam: every authentication event and every guard decision is an event,
+// written in the same transaction as the change it records. If the write fails, the
+// transaction fails and the change does not happen (fail closed). The Merkle log,
+// signed tree heads and proofs build on this table.
+import type { Kysely, Transaction } from 'kysely';
+import type { RequestContext } from '../core/index.ts';
+import { ModelkeepError } from '../core/index.ts';
+import type { AuditEventsTable, Database } from '../storage/index.ts';
+
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+export type Outcome = AuditEventsTable['outcome'];
+
+export interface AuditInput {
+  action: string;
+  outcome: Outcome;
+  resource?: string | null;
+  projectId?: string | null;
+  reason?: string | null;
+  policyVersion?: string | null;
+  /** Extra facts (digests, sizes, target stage). Never secrets: ids and hashes only. */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  seq: number;
+  time: string;
+  actor: string | null;
+  actorId: string | null;
+  sessionId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  action: string;
+  resource: string | null;
+  projectId: string | null;
+  outcome: Outcome;
+  reason: string | null;
+  policyVersion: string | null;
+  requestId: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface AuditQuery {
+  after?: number;
+  limit?: number;
+  actor?: string;
+  action?: string;
+  outcome?: string;
+  /** Restrict to these projects (auditors see their projects only). */
+  projectIds?: readonly string[];
+}
+
+export class AuditLog {
+  readonly #db: Kysely<Database>;
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /** Appends one event using `tx`: it commits or rolls back with the caller's change. */
+  async append(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
+    try {
+      // The counter row serialises writers: gap-free sequence numbers in commit order.
+      const head = await tx
+        .updateTable('audit_head')
+        .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
+        .where('id', '=', 1)
+        .returning('next_seq')
+        .executeTakeFirstOrThrow();
+      const seq = Number(head.next_seq) - 1;
+      const p = ctx.principal;
+      await tx
+        .insertInto('audit_events')
+        .values({
+          seq,
+          time: ctx.now.toISOString(),
+          actor_id: p.kind === 'anonymous' ? null : p.id,
+          actor: p.kind === 'anonymous' ? null : p.username,
+          session_id: p.kind === 'user' ? p.sessionId : null,
+          ip: ctx.ip,
+          user_agent: ctx.userAgent,
+          action: input.action,
+          resource: input.resource ?? null,
+          project_id: input.projectId ?? null,
+          outcome: input.outcome,
+          reason: input.reason ?? null,
+          policy_version: input.policyVersion ?? null,
+          request_id: ctx.requestId,
+          details: JSON.stringify(input.details ?? {}),
+        })
+        .execute();
+      return seq;
+    } catch (err) {
+      throw new ModelkeepError('unavailable', 'the audit log could not be written; the action was not performed', { cause: err });
+    }
+  }
+
+  /** Appends one event in its own transaction (denials and failed logins). */
+  async record(ctx: RequestContext, input: AuditInput): Promise<number> {
+    return this.#db.transaction().execute((tx) => this.append(tx, ctx, input));
+  }
+
+  async query(q: AuditQuery): Promise<AuditEvent[]> {
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
+    let query = this.#db.selectFrom('audit_events').selectAll().where('seq', '>', q.after ?? 0);
+    if (q.actor) {
+      const actor = q.actor;
+      query = query.where((eb) => eb.or([eb('actor', '=', actor), eb('actor_id', '=', actor)]));
+    }
+    if (q.action) query = query.where('action', '=', q.action);
+    if (q.outcome) query = query.where('outcome', '=', q.outcome as Outcome);
+    if (q.projectIds) {
+      if (q.projectIds.length === 0) return [];
+      query = query.where('project_id', 'in', q.projectIds);
+    }
+    const rows = await query.orderBy('seq', 'asc').limit(limit).execute();
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      time: r.time,
+      actor: r.actor,
+      actorId: r.actor_id,
+      sessionId: r.session_id,
+      ip: r.ip,
+      userAgent: r.user_agent,
+      action: r.action,
+      resource: r.resource,
+      projectId: r.project_id,
+      outcome: r.outcome,
+      reason: r.reason,
+      policyVersion: r.policy_version,
+      requestId: r.request_id,
+      details: JSON.parse(r.details) as Record<string, unknown>,
+    }));
+  }
+}

@@ -1,0 +1,1 @@
+export { type DeploymentView, DeployService } from './deploy-service.ts';

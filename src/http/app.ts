@@ -1,0 +1,113 @@
+// The Fastify app: one hook per layer (edge, authn), then routes per module.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import Fastify, { type FastifyInstance } from 'fastify';
+import sjson from 'secure-json-parse';
+import type { Clock, Config } from '../core/index.ts';
+import { ModelkeepError, newSecret } from '../core/index.ts';
+import type { DeployService } from '../deploy/index.ts';
+import type { IdentityService } from '../identity/index.ts';
+import type { PipelineService } from '../pipelines/index.ts';
+import type { AccessService, AuditReader, RegistryService } from '../registry/index.ts';
+import type { Db } from '../storage/index.ts';
+import { cookieSettings, registerAuthn } from './authn.ts';
+import { registerEdge } from './edge.ts';
+import { sendError } from './errors.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { artifactRoutes } from './routes/artifacts.ts';
+import { authRoutes } from './routes/auth.ts';
+import { operationsRoutes } from './routes/operations.ts';
+import { registryRoutes } from './routes/registry.ts';
+
+export interface AppServices {
+  db: Db;
+  clock: Clock;
+  identity: IdentityService;
+  registry: RegistryService;
+  access: AccessService;
+  auditReader: AuditReader;
+  deploy: DeployService;
+  pipelines: PipelineService;
+}
+
+export function buildApp(services: AppServices, config: Config): FastifyInstance {
+  const tls = config.tls !== undefined;
+  const t = config.timeouts;
+  const app = Fastify({
+    logger:
+      config.logLevel === 'silent'
+        ? false
+        : {
+            level: config.logLevel,
+            // Never log credentials: the logger sees no headers, and these paths are redacted if it ever does.
+            redact: ['req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'],
+          },
+    genReqId: () => `req_${newSecret(12)}`,
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
+    bodyLimit: config.limits.maxJsonBytes,
+    // Slowloris and idle-connection defences (MC-API-01).
+    connectionTimeout: t.idleSocketMs,
+    keepAliveTimeout: t.keepAliveMs,
+    requestTimeout: 0,
+    return503OnClosing: true,
+    serverFactory: (handler) => {
+      const options = {
+        headersTimeout: t.headersMs,
+        requestTimeout: 0,
+        keepAliveTimeout: t.keepAliveMs,
+        connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(t.headersMs / 4))),
+        maxHeaderSize: 16 * 1024,
+      };
+      if (config.tls) {
+        return createHttpsServer(
+          { ...options, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' },
+          handler,
+        );
+      }
+      return createHttpServer(options, handler);
+    },
+  });
+  // text/plain is what a cross-site form can send without a preflight: no parser for it.
+  app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    // A bodyless POST (finalize, logout) may still carry the JSON content type.
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      // Drops __proto__ and constructor.prototype keys (prototype poisoning).
+      done(null, sjson.parse(text, null, { protoAction: 'remove', constructorAction: 'remove' }));
+    } catch {
+      done(new ModelkeepError('invalid_input', 'the request body is not valid JSON'), undefined);
+    }
+  });
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(new ModelkeepError('not_found', 'no such route'), request, reply));
+
+  registerEdge(app, { bodyMs: t.bodyMs, tls });
+  const cookie = cookieSettings(tls);
+
+  app.get('/healthz', { config: { auth: false } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { auth: false } }, async (_request, reply) => {
+    try {
+      await services.db.kysely.selectFrom('audit_head').select('id').executeTakeFirst();
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+
+  registerAuthn(app, services.identity, cookie);
+  const { clock } = services;
+  authRoutes(app, { identity: services.identity, access: services.access, cookie, clock });
+  adminRoutes(app, { identity: services.identity, clock });
+  registryRoutes(app, { registry: services.registry, access: services.access, clock });
+  artifactRoutes(app, {
+    registry: services.registry,
+    clock,
+    rate: { minBytesPerSecond: config.limits.minUploadBytesPerSecond, windowSeconds: config.limits.minUploadWindowSeconds },
+  });
+  operationsRoutes(app, { deploy: services.deploy, pipelines: services.pipelines, auditReader: services.auditReader, clock });
+  return app;
+}

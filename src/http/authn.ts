@@ -1,0 +1,82 @@
+// Layer 2: who is calling. Session cookie today; bearer tokens and API keys arrive with
+// the identity layer. The session is re-validated on every request (revocation, idle,
+// absolute lifetime, user still active).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ModelkeepError } from '../core/index.ts';
+import type { IdentityService } from '../identity/index.ts';
+import { checkBodyType } from './edge.ts';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface CookieSettings {
+  name: string;
+  secure: boolean;
+}
+
+export function cookieSettings(tls: boolean): CookieSettings {
+  // __Host- binds the cookie to this exact origin (Secure, Path=/, no Domain): only over HTTPS.
+  return tls ? { name: '__Host-modelkeep_session', secure: true } : { name: 'modelkeep_session', secure: false };
+}
+
+export function readCookie(header: string | undefined, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return null;
+}
+
+export function setSessionCookie(reply: FastifyReply, c: CookieSettings, token: string, maxAgeSeconds: number): void {
+  reply.header(
+    'set-cookie',
+    `${c.name}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(maxAgeSeconds)}${c.secure ? '; Secure' : ''}`,
+  );
+}
+
+export function clearSessionCookie(reply: FastifyReply, c: CookieSettings): void {
+  reply.header('set-cookie', `${c.name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${c.secure ? '; Secure' : ''}`);
+}
+
+function expectedOrigin(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
+}
+
+export function registerAuthn(app: FastifyInstance, identity: IdentityService, cookie: CookieSettings): void {
+  app.decorateRequest('principal', null as never);
+  app.decorateRequest('session', null);
+  app.addHook('onRequest', async (request) => {
+    request.principal = { kind: 'anonymous' };
+    request.session = null;
+    const token = readCookie(request.headers.cookie, cookie.name);
+    if (token) {
+      const s = await identity.authenticateSession(token);
+      if (s) {
+        request.principal = s.principal;
+        request.session = s;
+      }
+    }
+    const config = request.routeOptions.config;
+    if (config.auth !== false && request.principal.kind === 'anonymous') {
+      throw new ModelkeepError('unauthenticated', 'authentication required', { hint: 'sign in first' });
+    }
+    if (!SAFE_METHODS.has(request.method)) {
+      // CSRF defence in depth: browsers say where a request comes from; a cross-site
+      // state change is refused before the token is even looked at (MC-SES-02).
+      const site = request.headers['sec-fetch-site'];
+      if (site === 'cross-site' || site === 'same-site') throw new ModelkeepError('csrf_failed', 'cross-site request refused');
+      const origin = request.headers.origin;
+      if (origin !== undefined && origin !== expectedOrigin(request)) throw new ModelkeepError('csrf_failed', 'cross-origin request refused');
+      // A cookie rides along on any request the browser makes: require the token that
+      // only our own page, having read the login response, can send.
+      if (request.session) {
+        const presented = request.headers['x-csrf-token'];
+        if (typeof presented !== 'string' || !identity.csrfMatches(request.session, presented)) {
+          throw new ModelkeepError('csrf_failed', 'missing or invalid CSRF token', { hint: 'send the csrfToken from login in the X-CSRF-Token header' });
+        }
+      }
+    }
+    checkBodyType(request.method, request.headers, config.rawBody === true);
+  });
+}

@@ -1,0 +1,28 @@
+import type { FastifyRequest } from 'fastify';
+import type { Principal, RequestContext } from '../core/index.ts';
+import type { AuthenticatedSession } from '../identity/index.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal;
+    session: AuthenticatedSession | null;
+  }
+  interface FastifyContextConfig {
+    /** false: the route answers without authentication (health, login). */
+    auth?: boolean;
+    /** true: the body is a raw stream handled by the route (artifact upload). */
+    rawBody?: boolean;
+  }
+}
+
+/** The RequestContext a domain service receives: built once per call, with the clock's now. */
+export function ctxOf(request: FastifyRequest, now: Date): RequestContext {
+  const ua = request.headers['user-agent'];
+  return {
+    requestId: request.id,
+    principal: request.principal,
+    ip: request.ip ?? null,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
+    now,
+  };
+}

@@ -1,0 +1,2 @@
+export { type AppServices, buildApp } from './app.ts';
+export { parseRange } from './routes/artifacts.ts';

@@ -1,0 +1,124 @@
+// The composition root: parse config once → open storage → build modules → start HTTP.
+// The only place that wires modules together.
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { AuditLog } from './audit/index.ts';
+import { Guard } from './authz/index.ts';
+import type { Clock, Config, ConfigInput, RequestContext } from './core/index.ts';
+import { newId, parseConfig, systemClock } from './core/index.ts';
+import { DeployService } from './deploy/index.ts';
+import { buildApp } from './http/index.ts';
+import { IdentityService } from './identity/index.ts';
+import { PipelineService } from './pipelines/index.ts';
+import { AccessService, AuditReader, RegistryService } from './registry/index.ts';
+import { type Db, FsBlobStore, InProcessEventBus, openDatabase } from './storage/index.ts';
+
+export interface Services {
+  config: Config;
+  clock: Clock;
+  db: Db;
+  blobs: FsBlobStore;
+  bus: InProcessEventBus;
+  audit: AuditLog;
+  guard: Guard;
+  identity: IdentityService;
+  registry: RegistryService;
+  access: AccessService;
+  auditReader: AuditReader;
+  deploy: DeployService;
+  pipelines: PipelineService;
+  close(): Promise<void>;
+}
+
+export async function buildServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+  const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const blobs = await FsBlobStore.open(join(config.dataDir, 'blobs'));
+  const bus = new InProcessEventBus();
+  const k = db.kysely;
+  const audit = new AuditLog(k);
+  const guard = new Guard(k, audit);
+  const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus });
+  const registry = new RegistryService({ db: k, audit, guard, blobs, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
+  const lookup = registry.lookup;
+  const access = new AccessService({ db: k, audit, guard, identity, lookup });
+  const auditReader = new AuditReader({ db: k, audit, guard, lookup });
+  const deploy = new DeployService({ db: k, audit, guard, lookup });
+  const pipelines = new PipelineService({ db: k, audit, guard, lookup });
+  return {
+    config,
+    clock,
+    db,
+    blobs,
+    bus,
+    audit,
+    guard,
+    identity,
+    registry,
+    access,
+    auditReader,
+    deploy,
+    pipelines,
+    close: async () => {
+      await blobs.close();
+      await db.close();
+    },
+  };
+}
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  services: Services;
+  close(): Promise<void>;
+}
+
+export async function startServer(input: ConfigInput, opts: { clock?: Clock } = {}): Promise<RunningServer> {
+  const config = parseConfig(input);
+  const services = await buildServices(config, opts.clock);
+  const app = buildApp(services, config);
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    app,
+    services,
+    close: () => {
+      closing ??= (async () => {
+        await app.close();
+        await services.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Offline bootstrap of an account by the local operator (who holds the data directory). */
+export async function bootstrapUser(
+  store: { dataDir: string; databaseUrl?: string },
+  user: { username: string; password: string; email?: string; platformAdmin: boolean },
+): Promise<{ id: string; username: string }> {
+  const config = parseConfig({ dataDir: store.dataDir, ...(store.databaseUrl ? { databaseUrl: store.databaseUrl } : {}) });
+  const services = await buildServices(config);
+  try {
+    const ctx: RequestContext = {
+      requestId: newId('cli'),
+      principal: { kind: 'operator', id: 'operator', username: 'operator' },
+      ip: null,
+      userAgent: 'modelkeep-cli',
+      now: services.clock.now(),
+    };
+    const u = await services.access.bootstrapUser(ctx, user);
+    return { id: u.id, username: u.username };
+  } finally {
+    await services.close();
+  }
+}

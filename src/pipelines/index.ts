@@ -1,0 +1,1 @@
+export { PipelineService, type RunView } from './pipeline-service.ts';

@@ -1,0 +1,149 @@
+// Who holds which role in a project, and the offline bootstrap of the first admin.
+import type { Kysely } from 'kysely';
+import { type AuditLog, inTransaction, type Work } from '../audit/index.ts';
+import { BindingStore, PLATFORM_SCOPE } from '../authz/index.ts';
+import type { Authorizer, RequestContext } from '../core/index.ts';
+import { invalidInput, ModelkeepError, notFound, PROJECT_ROLES } from '../core/index.ts';
+import type { IdentityService, User } from '../identity/index.ts';
+import type { Database } from '../storage/index.ts';
+import type { Lookup } from './lookup.ts';
+import { projectRef } from './refs.ts';
+
+export interface BindingView {
+  id: string;
+  principal: string;
+  role: string;
+  expiresAt: string | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+export class AccessService {
+  readonly #db: Kysely<Database>;
+  readonly #audit: AuditLog;
+  readonly #guard: Authorizer<Work>;
+  readonly #identity: IdentityService;
+  readonly #lookup: Lookup;
+  readonly #bindings: BindingStore;
+
+  constructor(deps: { db: Kysely<Database>; audit: AuditLog; guard: Authorizer<Work>; identity: IdentityService; lookup: Lookup }) {
+    this.#db = deps.db;
+    this.#audit = deps.audit;
+    this.#guard = deps.guard;
+    this.#identity = deps.identity;
+    this.#lookup = deps.lookup;
+    this.#bindings = new BindingStore(deps.db);
+  }
+
+  async #view(b: { id: string; principalId: string; principalKind: string; role: string; expiresAt: string | null; createdAt: string; createdBy: string }, ex: Work['tx'] | Kysely<Database>): Promise<BindingView> {
+    const u = await this.#identity.users.byId(b.principalId, ex);
+    return { id: b.id, principal: `${b.principalKind}:${u?.username ?? b.principalId}`, role: b.role, expiresAt: b.expiresAt, createdAt: b.createdAt, createdBy: b.createdBy };
+  }
+
+  async list(ctx: RequestContext, project: unknown): Promise<BindingView[]> {
+    const p = await this.#lookup.project(ctx, project);
+    await this.#guard.authorize(ctx, 'binding:read', { ...projectRef(p), type: 'binding', path: `${p.name}/*` });
+    const out: BindingView[] = [];
+    for (const b of await this.#bindings.list(p.id)) out.push(await this.#view(b, this.#db));
+    return out;
+  }
+
+  async add(ctx: RequestContext, project: unknown, input: { principal?: unknown; role?: unknown; expiresAt?: unknown }): Promise<BindingView> {
+    const principal = typeof input.principal === 'string' ? input.principal : '';
+    const m = /^(user|service):(.+)$/.exec(principal);
+    if (!m) throw invalidInput("principal must be 'user:NAME' or 'service:NAME'");
+    const role = input.role;
+    if (typeof role !== 'string') throw invalidInput(`role must be one of ${PROJECT_ROLES.join(', ')}`);
+    let expiresAt: string | null = null;
+    if (input.expiresAt !== undefined && input.expiresAt !== null) {
+      const t = typeof input.expiresAt === 'string' ? Date.parse(input.expiresAt) : Number.NaN;
+      if (Number.isNaN(t)) throw invalidInput('expiresAt must be an ISO-8601 time');
+      if (t <= ctx.now.getTime()) throw invalidInput('expiresAt must be in the future');
+      expiresAt = new Date(t).toISOString();
+    }
+    return inTransaction(this.#db, this.#audit, ctx, async (w) => {
+      const p = await this.#lookup.project(ctx, project, w);
+      const user = m[1] === 'user' ? await this.#identity.users.byUsername(m[2] ?? '', w.tx) : null;
+      await this.#guard.authorize(
+        ctx,
+        'binding:manage',
+        { ...projectRef(p), type: 'binding', path: `${p.name}/${principal}/${role}`, ...(user ? { targetPrincipalId: user.id } : {}), targetRole: role },
+        w,
+      );
+      if (!(PROJECT_ROLES as readonly string[]).includes(role)) throw invalidInput(`role must be one of ${PROJECT_ROLES.join(', ')}`);
+      if (user?.status !== 'active') throw notFound('principal');
+      const existing = await this.#bindings.activeRoles(user.id, [p.id], ctx.now, w.tx);
+      if (existing.some((b) => b.role === role)) throw new ModelkeepError('conflict', 'the principal already holds this role in the project');
+      // An expired binding with the same key is replaced by the new grant.
+      await w.tx.deleteFrom('role_bindings').where('scope', '=', p.id).where('principal_id', '=', user.id).where('role', '=', role).execute();
+      const b = await this.#bindings.insert(w.tx, { scope: p.id, principalKind: 'user', principalId: user.id, role, expiresAt, createdBy: actor(ctx), now: ctx.now });
+      await this.#audit.append(w.tx, ctx, {
+        action: 'binding.create',
+        outcome: 'success',
+        resource: `binding:${p.name}/${principal}/${role}`,
+        projectId: p.id,
+        details: { bindingId: b.id, expiresAt },
+      });
+      return this.#view(b, w.tx);
+    });
+  }
+
+  async remove(ctx: RequestContext, project: unknown, id: unknown): Promise<void> {
+    if (typeof id !== 'string' || !/^bnd_[A-Za-z0-9_-]{1,64}$/.test(id)) throw notFound('binding');
+    await inTransaction(this.#db, this.#audit, ctx, async (w) => {
+      const p = await this.#lookup.project(ctx, project, w);
+      const b = await this.#bindings.get(id, w.tx);
+      const target = b && b.scope === p.id ? b : null;
+      await this.#guard.authorize(
+        ctx,
+        'binding:manage',
+        { ...projectRef(p), type: 'binding', path: `${p.name}/${id}`, ...(target ? { targetPrincipalId: target.principalId, targetRole: target.role } : {}) },
+        w,
+      );
+      if (!target) throw notFound('binding');
+      await this.#bindings.delete(w.tx, id);
+      await this.#audit.append(w.tx, ctx, {
+        action: 'binding.delete',
+        outcome: 'success',
+        resource: `binding:${p.name}/${id}`,
+        projectId: p.id,
+        details: { principalId: target.principalId, role: target.role },
+      });
+    });
+  }
+
+  /** The caller's own roles, for GET /v1/me. */
+  async myRoles(ctx: RequestContext): Promise<{ scope: string; role: string; expiresAt?: string }[]> {
+    const p = ctx.principal;
+    if (p.kind !== 'user') return [];
+    const rows = await this.#db
+      .selectFrom('role_bindings')
+      .leftJoin('projects', 'projects.id', 'role_bindings.scope')
+      .select(['role_bindings.scope', 'role_bindings.role', 'role_bindings.expires_at', 'projects.name'])
+      .where('role_bindings.principal_id', '=', p.id)
+      .where((eb) => eb.or([eb('role_bindings.expires_at', 'is', null), eb('role_bindings.expires_at', '>', ctx.now.toISOString())]))
+      .execute();
+    return rows.map((r) => ({
+      scope: r.scope === PLATFORM_SCOPE ? 'platform' : `project:${r.name ?? r.scope}`,
+      role: r.role,
+      ...(r.expires_at ? { expiresAt: r.expires_at } : {}),
+    }));
+  }
+
+  /** Offline bootstrap by the local operator: creates an account, optionally platform-admin. */
+  async bootstrapUser(ctx: RequestContext, input: { username: string; password: string; email?: string; platformAdmin: boolean }): Promise<User> {
+    return inTransaction(this.#db, this.#audit, ctx, async (w) => {
+      const user = await this.#identity.createUser(ctx, { username: input.username, password: input.password, ...(input.email ? { email: input.email } : {}) }, w);
+      if (input.platformAdmin) {
+        await this.#guard.authorize(ctx, 'binding:manage', { type: 'binding', path: `platform/user:${user.username}/platform-admin`, projectId: null, targetPrincipalId: user.id, targetRole: 'platform-admin' }, w);
+        const b = await this.#bindings.insert(w.tx, { scope: PLATFORM_SCOPE, principalKind: 'user', principalId: user.id, role: 'platform-admin', expiresAt: null, createdBy: 'operator', now: ctx.now });
+        await this.#audit.append(w.tx, ctx, { action: 'binding.create', outcome: 'success', resource: `binding:platform/user:${user.username}/platform-admin`, details: { bindingId: b.id } });
+      }
+      return user;
+    });
+  }
+}
+
+function actor(ctx: RequestContext): string {
+  return ctx.principal.kind === 'anonymous' ? 'anonymous' : ctx.principal.username;
+}

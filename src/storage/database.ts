@@ -1,0 +1,44 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { migrate } from './migrations.ts';
+import type { Database } from './schema.ts';
+import { nodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly dialect: Dialect;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) columns hold sizes and sequence numbers well below 2^53: read them as numbers.
+pg.types.setTypeParser(20, (v: string) => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new Error('int8 value out of safe range');
+  return n;
+});
+
+export async function openDatabase(opts: { dataDir: string; databaseUrl?: string | undefined }): Promise<Db> {
+  let kysely: Kysely<Database>;
+  let dialect: Dialect;
+  if (opts.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10 });
+    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    dialect = 'postgres';
+  } else {
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const sqlite = openSqlite(join(opts.dataDir, 'modelkeep.db'));
+    kysely = new Kysely<Database>({ dialect: nodeSqliteDialect(sqlite) });
+    dialect = 'sqlite';
+  }
+  try {
+    await migrate(kysely, dialect);
+  } catch (err) {
+    await kysely.destroy();
+    throw err;
+  }
+  return { kysely, dialect, close: () => kysely.destroy() };
+}

@@ -1,0 +1,180 @@
+// One ordered list of migrations, written with Kysely's schema builder so the same
+// migrations serve SQLite and PostgreSQL. Each runs in its own transaction.
+import { type Kysely, sql } from 'kysely';
+import type { Database } from './schema.ts';
+
+export interface Migration {
+  id: string;
+  up(db: Kysely<Database>): Promise<void>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the schema builder is untyped before tables exist
+type AnyDb = Kysely<any>;
+
+export const migrations: readonly Migration[] = [
+  {
+    id: '0001-skeleton',
+    async up(kdb) {
+      const db = kdb as AnyDb;
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('username', 'text', (c) => c.notNull().unique())
+        .addColumn('email', 'text')
+        .addColumn('password_hash', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('deactivated_at', 'text')
+        .execute();
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('csrf_hash', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('amr', 'text', (c) => c.notNull())
+        .addColumn('auth_time', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_seen_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('user_agent', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('revoked_reason', 'text')
+        .execute();
+      await db.schema.createIndex('sessions_user').on('sessions').column('user_id').execute();
+      await db.schema
+        .createTable('projects')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('role_bindings')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('principal_kind', 'text', (c) => c.notNull())
+        .addColumn('principal_id', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addUniqueConstraint('role_bindings_unique', ['scope', 'principal_kind', 'principal_id', 'role'])
+        .execute();
+      await db.schema.createIndex('role_bindings_principal').on('role_bindings').columns(['principal_kind', 'principal_id']).execute();
+      await db.schema
+        .createTable('models')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('sensitivity', 'text', (c) => c.notNull())
+        .addColumn('next_version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addUniqueConstraint('models_project_name', ['project_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('model_versions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('model_id', 'text', (c) => c.notNull().references('models.id'))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('stage', 'text', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('finalized_at', 'text')
+        .addColumn('stage_changed_at', 'text')
+        .addUniqueConstraint('model_versions_model_version', ['model_id', 'version'])
+        .execute();
+      await db.schema
+        .createTable('artifacts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('version_id', 'text', (c) => c.notNull().references('model_versions.id'))
+        .addColumn('path', 'text', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addUniqueConstraint('artifacts_version_path', ['version_id', 'path'])
+        .execute();
+      await db.schema
+        .createTable('deployments')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('model_id', 'text', (c) => c.notNull().references('models.id'))
+        .addColumn('version_id', 'text', (c) => c.notNull().references('model_versions.id'))
+        .addColumn('config', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('updated_by', 'text', (c) => c.notNull())
+        .addUniqueConstraint('deployments_project_name', ['project_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('pipeline_runs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+        .addColumn('pipeline', 'text', (c) => c.notNull())
+        .addColumn('parameters', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('pipeline_runs_project').on('pipeline_runs').columns(['project_id', 'pipeline']).execute();
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text')
+        .addColumn('actor', 'text')
+        .addColumn('session_id', 'text')
+        .addColumn('ip', 'text')
+        .addColumn('user_agent', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text')
+        .addColumn('project_id', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('policy_version', 'text')
+        .addColumn('request_id', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_events_project').on('audit_events').columns(['project_id', 'seq']).execute();
+      // A single counter row: taking it inside the writing transaction serialises
+      // writers, so sequence numbers are gap-free and in commit order on both backends.
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('next_seq', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.insertInto('audit_head').values({ id: 1, next_seq: 1 }).execute();
+    },
+  },
+];
+
+export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {
+  await (db as AnyDb).schema
+    .createTable('modelkeep_migrations')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('applied_at', 'text', (c) => c.notNull())
+    .execute();
+  const applied: string[] = [];
+  for (const m of migrations) {
+    await db.transaction().execute(async (trx) => {
+      // Several servers may start at once against one PostgreSQL: one migrates at a time.
+      if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(7470)`.execute(trx);
+      const done = await trx.selectFrom('modelkeep_migrations').select('id').where('id', '=', m.id).executeTakeFirst();
+      if (done) return;
+      await m.up(trx);
+      await trx.insertInto('modelkeep_migrations').values({ id: m.id, applied_at: new Date().toISOString() }).execute();
+      applied.push(m.id);
+    });
+  }
+  return applied;
+}

@@ -1,0 +1,152 @@
+// Row types of every table. Times are ISO-8601 UTC strings (portable across SQLite and
+// PostgreSQL); booleans are 0/1 integers; JSON is text.
+import type { Generated } from 'kysely';
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  email: string | null;
+  password_hash: string | null;
+  status: 'active' | 'deactivated';
+  created_at: string;
+  deactivated_at: string | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  csrf_hash: string;
+  user_id: string;
+  amr: string;
+  auth_time: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+}
+
+export interface RoleBindingsTable {
+  id: string;
+  /** 'platform' or a project id. */
+  scope: string;
+  principal_kind: 'user' | 'service';
+  principal_id: string;
+  role: string;
+  expires_at: string | null;
+  created_at: string;
+  created_by: string;
+}
+
+export interface ProjectsTable {
+  id: string;
+  name: string;
+  description: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface ModelsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  sensitivity: 'internal' | 'restricted';
+  next_version: number;
+  created_at: string;
+  created_by: string;
+}
+
+export interface ModelVersionsTable {
+  id: string;
+  model_id: string;
+  version: number;
+  state: 'draft' | 'ready';
+  stage: 'none' | 'staging' | 'production' | 'archived';
+  description: string;
+  metadata: string;
+  created_at: string;
+  created_by: string;
+  finalized_at: string | null;
+  stage_changed_at: string | null;
+}
+
+export interface ArtifactsTable {
+  id: string;
+  version_id: string;
+  path: string;
+  size: number;
+  sha256: string;
+  created_at: string;
+  created_by: string;
+}
+
+export interface DeploymentsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  environment: 'dev' | 'staging' | 'production';
+  model_id: string;
+  version_id: string;
+  /** Digests of the version's artifacts when deployed: the deployment pins content. */
+  config: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface PipelineRunsTable {
+  id: string;
+  project_id: string;
+  pipeline: string;
+  parameters: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  created_at: string;
+  created_by: string;
+}
+
+export interface AuditEventsTable {
+  seq: number;
+  time: string;
+  actor_id: string | null;
+  actor: string | null;
+  session_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  action: string;
+  resource: string | null;
+  project_id: string | null;
+  outcome: 'allow' | 'deny' | 'error' | 'success' | 'failure';
+  reason: string | null;
+  policy_version: string | null;
+  request_id: string | null;
+  details: string;
+}
+
+export interface AuditHeadTable {
+  id: number;
+  next_seq: number;
+}
+
+export interface MigrationsTable {
+  id: string;
+  applied_at: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  role_bindings: RoleBindingsTable;
+  projects: ProjectsTable;
+  models: ModelsTable;
+  model_versions: ModelVersionsTable;
+  artifacts: ArtifactsTable;
+  deployments: DeploymentsTable;
+  pipeline_runs: PipelineRunsTable;
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
+  modelkeep_migrations: MigrationsTable;
+}
+
+export type { Generated };

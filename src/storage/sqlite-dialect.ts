@@ -1,0 +1,56 @@
+// Kysely over Node's built-in SQLite (node:sqlite): no native addon bound to one Node
+// ABI, so `npm ci` under any Node serves the Node 24 run. Kysely's SQLite driver expects
+// a better-sqlite3-shaped handle; this adapter gives it one.
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { SqliteDialect } from 'kysely';
+
+type Param = null | number | bigint | string | NodeJS.ArrayBufferView;
+
+function toParams(parameters: ReadonlyArray<unknown>): Param[] {
+  return parameters.map((p) => {
+    if (p === undefined) return null;
+    if (typeof p === 'boolean') return p ? 1 : 0;
+    if (p instanceof Date) return p.toISOString();
+    return p as Param;
+  });
+}
+
+class Statement implements SqliteStatement {
+  readonly reader: boolean;
+  readonly #stmt: StatementSync;
+  constructor(stmt: StatementSync) {
+    this.#stmt = stmt;
+    // A statement that returns columns is a reader (SELECT, or … RETURNING).
+    this.reader = stmt.columns().length > 0;
+  }
+  all(parameters: ReadonlyArray<unknown>): unknown[] {
+    return this.#stmt.all(...toParams(parameters));
+  }
+  run(parameters: ReadonlyArray<unknown>) {
+    const r = this.#stmt.run(...toParams(parameters));
+    return { changes: r.changes, lastInsertRowid: r.lastInsertRowid };
+  }
+  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    return this.#stmt.iterate(...toParams(parameters)) as IterableIterator<unknown>;
+  }
+}
+
+export function openSqlite(file: string): DatabaseSync {
+  const db = new DatabaseSync(file);
+  // WAL: readers never block the writer; synchronous=NORMAL is durable across process
+  // crashes in WAL mode (a power loss may drop the last transactions, never corrupt).
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA synchronous = NORMAL');
+  db.exec('PRAGMA foreign_keys = ON');
+  db.exec('PRAGMA busy_timeout = 5000');
+  return db;
+}
+
+export function nodeSqliteDialect(db: DatabaseSync): SqliteDialect {
+  const adapter: SqliteDatabase = {
+    close: () => db.close(),
+    prepare: (sql: string) => new Statement(db.prepare(sql)),
+  };
+  return new SqliteDialect({ database: adapter });
+}
