@@ -26,6 +26,10 @@ export async function openDatabase(opts: { dataDir: string; databaseUrl?: string
   let dialect: Dialect;
   if (opts.databaseUrl) {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10 });
+    // An idle connection the server drops (restart, failover, pg_terminate_backend) is
+    // already discarded by the pool, which then emits 'error': without a listener that
+    // event crashes the process. The next query opens a fresh connection.
+    pool.on('error', () => {});
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = 'postgres';
   } else {

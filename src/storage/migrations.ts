@@ -158,12 +158,17 @@ export const migrations: readonly Migration[] = [
 ];
 
 export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {
-  await (db as AnyDb).schema
-    .createTable('modelkeep_migrations')
-    .ifNotExists()
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('applied_at', 'text', (c) => c.notNull())
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    // Under the same lock as the migrations: concurrent CREATE TABLE IF NOT EXISTS on
+    // PostgreSQL races on the catalog (duplicate key in pg_type) and fails one server.
+    if (dialect === 'postgres') await sql`select pg_advisory_xact_lock(7470)`.execute(trx);
+    await (trx as AnyDb).schema
+      .createTable('modelkeep_migrations')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('applied_at', 'text', (c) => c.notNull())
+      .execute();
+  });
   const applied: string[] = [];
   for (const m of migrations) {
     await db.transaction().execute(async (trx) => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Clock, ConfigInput } from '../../src/core/index.ts';
-import { type RunningServer, bootstrapUser, startServer } from '../../src/main.ts';
+import { bootstrapUser, type RunningServer, startServer } from '../../src/main.ts';
 
 export const BACKENDS = ['sqlite', 'postgres'] as const;
 export type Backend = (typeof BACKENDS)[number];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BACKENDS, type World, json, world } from '../helpers/server.ts';
+import { BACKENDS, json, type World, world } from '../helpers/server.ts';
 
 for (const backend of BACKENDS) {
   describe(`registry round trip (${backend})`, () => {
