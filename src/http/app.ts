@@ -12,7 +12,7 @@ import type { PipelineService } from '../pipelines/index.ts';
 import type { AccessService, AuditReader, RegistryService } from '../registry/index.ts';
 import type { Db } from '../storage/index.ts';
 import { cookieSettings, registerAuthn } from './authn.ts';
-import { registerEdge } from './edge.ts';
+import { registerEdge, setResponseHeaders } from './edge.ts';
 import { sendError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
@@ -51,6 +51,13 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
     keepAliveTimeout: t.keepAliveMs,
     requestTimeout: 0,
     return503OnClosing: true,
+    // A URL the router cannot decode (overlong UTF-8 such as '..%c0%af', MC-ART-01) or an
+    // over-long parameter is invalid input: answered in the contract's error shape with a
+    // request id, not Fastify's default body (which echoes the URL back).
+    frameworkErrors: (_err, request, reply) => {
+      setResponseHeaders(reply, request.id, tls);
+      sendError(new ModelkeepError('invalid_input', 'the request URL is not valid'), request, reply);
+    },
     serverFactory: (handler) => {
       const options = {
         headersTimeout: t.headersMs,
@@ -59,13 +66,13 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
         connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(t.headersMs / 4))),
         maxHeaderSize: 16 * 1024,
       };
-      if (config.tls) {
-        return createHttpsServer(
-          { ...options, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' },
-          handler,
-        );
-      }
-      return createHttpServer(options, handler);
+      const server = config.tls
+        ? createHttpsServer({ ...options, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: 'TLSv1.2' }, handler)
+        : createHttpServer(options, handler);
+      // Fastify applies connectionTimeout only to servers it creates itself. Without this an
+      // upload whose body stalls (no byte, no close) would hold its connection forever (MC-API-01).
+      server.setTimeout(t.idleSocketMs);
+      return server;
     },
   });
   // text/plain is what a cross-site form can send without a preflight: no parser for it.

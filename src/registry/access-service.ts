@@ -1,6 +1,6 @@
 // Who holds which role in a project, and the offline bootstrap of the first admin.
 import type { Kysely } from 'kysely';
-import { type AuditLog, inTransaction, type Work } from '../audit/index.ts';
+import { type AuditLog, inTransaction, type Work, withAudit } from '../audit/index.ts';
 import { BindingStore, PLATFORM_SCOPE } from '../authz/index.ts';
 import type { Authorizer, RequestContext } from '../core/index.ts';
 import { invalidInput, ModelkeepError, notFound, PROJECT_ROLES } from '../core/index.ts';
@@ -50,10 +50,12 @@ export class AccessService {
 
   async add(ctx: RequestContext, project: unknown, input: { principal?: unknown; role?: unknown; expiresAt?: unknown }): Promise<BindingView> {
     const principal = typeof input.principal === 'string' ? input.principal : '';
-    const m = /^(user|service):(.+)$/.exec(principal);
+    // Both are checked for shape before they reach a query or the audit log: a NUL or a
+    // control byte would otherwise fail inside PostgreSQL (500/503) instead of answering 422.
+    const m = /^(user|service):([a-z0-9][a-z0-9._-]{0,62})$/.exec(principal);
     if (!m) throw invalidInput("principal must be 'user:NAME' or 'service:NAME'");
     const role = input.role;
-    if (typeof role !== 'string') throw invalidInput(`role must be one of ${PROJECT_ROLES.join(', ')}`);
+    if (typeof role !== 'string' || !/^[a-z][a-z-]{0,31}$/.test(role)) throw invalidInput(`role must be one of ${PROJECT_ROLES.join(', ')}`);
     let expiresAt: string | null = null;
     if (input.expiresAt !== undefined && input.expiresAt !== null) {
       const t = typeof input.expiresAt === 'string' ? Date.parse(input.expiresAt) : Number.NaN;
@@ -100,7 +102,11 @@ export class AccessService {
         { ...projectRef(p), type: 'binding', path: `${p.name}/${id}`, ...(target ? { targetPrincipalId: target.principalId, targetRole: target.role } : {}) },
         w,
       );
-      if (!target) throw notFound('binding');
+      // A binding of another project (or none) is a refused reach across projects: recorded
+      // as a denial, answered like a missing binding (MC-AZ-01, MC-AZ-04).
+      if (!target) {
+        throw withAudit(notFound('binding'), { action: 'binding:lookup', outcome: 'deny', resource: `binding:${p.name}/${id}`, projectId: p.id, reason: 'not found in this project' });
+      }
       await this.#bindings.delete(w.tx, id);
       await this.#audit.append(w.tx, ctx, {
         action: 'binding.delete',

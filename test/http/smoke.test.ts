@@ -22,5 +22,13 @@ for (const backend of BACKENDS) {
       assert.equal(down.status, 200);
       assert.equal(await down.text(), 'weights');
     });
+
+    test('audit filters that are not short printable strings are invalid input, on every backend', async () => {
+      for (const q of ['actor=%00', 'action=a%00b', 'outcome=%0a', 'actor=a&actor=b', `action=${'x'.repeat(201)}`]) {
+        const r = await w.admin.get(`/v1/audit/events?${q}`);
+        assert.equal(r.status, 422, q);
+      }
+      assert.equal((await w.admin.get('/v1/audit/events?actor=admin&outcome=allow')).status, 200);
+    });
   });
 }

@@ -36,6 +36,11 @@ export function operationsRoutes(app: FastifyInstance, deps: { deploy: DeploySer
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/v1/audit/events', async (request) => {
     const q = request.query;
+    for (const key of ['actor', 'action', 'outcome', 'project'] as const) {
+      const v = q[key];
+      // Filters are short printable strings; anything else is invalid input, not a database error.
+      if (v !== undefined && (typeof v !== 'string' || v.length > 200 || !/^[\x21-\x7e]*$/.test(v))) throw invalidInput(`${key} is not a valid filter`);
+    }
     const after = intParam(q.after, 'after');
     const limit = intParam(q.limit, 'limit');
     const events = await auditReader.events(ctx(request), {
