@@ -1,4 +1,5 @@
 // Artifact bytes: streamed in both directions, never buffered whole.
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../../core/index.ts';
 import { ModelkeepError } from '../../core/index.ts';
@@ -35,6 +36,26 @@ export function parseRange(header: string | undefined, size: number): { start: n
   return { start, end };
 }
 
+const LINGER_MS = 2000;
+
+/**
+ * Lingering close (as web servers do for refused uploads): closing a socket while the
+ * client is still sending makes the kernel answer with RST, which can destroy our 413
+ * before the client reads it. So after the response we half-close, read and discard
+ * what is still in flight for a short while, then drop the connection.
+ */
+function lingerOnClose(socket: Socket | null): void {
+  if (!socket || socket.destroyed) return;
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    const t = setTimeout(() => socket.destroy(), LINGER_MS);
+    t.unref();
+    socket.once('close', () => clearTimeout(t));
+    socket.once('end', () => socket.destroy());
+  };
+}
+
 function contentLength(request: FastifyRequest): number | undefined {
   const h = request.headers['content-length'];
   if (h === undefined) return undefined;
@@ -52,6 +73,8 @@ export function artifactRoutes(app: FastifyInstance, deps: { registry: RegistryS
 
     scope.put<{ Params: Params }>('/v1/projects/:p/models/:m/versions/:v/artifacts/*', { config: { rawBody: true } }, async (request, reply) => {
       const declared = request.headers['x-content-sha256'];
+      // Held now: the request stream lets go of its socket once the body iterator is closed.
+      const socket = request.raw.socket;
       const started = Date.now();
       try {
         const a = await registry.uploadArtifact(ctxOf(request, clock.now()), request.params.p, request.params.m, request.params.v, request.params['*'], request.raw, {
@@ -68,7 +91,10 @@ export function artifactRoutes(app: FastifyInstance, deps: { registry: RegistryS
         return reply.code(201).send(a);
       } catch (err) {
         // Whatever is left of the body is not read: close the connection after answering.
-        if (!request.raw.complete) reply.header('connection', 'close');
+        if (!request.raw.complete) {
+          reply.header('connection', 'close');
+          lingerOnClose(socket);
+        }
         throw err;
       }
     });
