@@ -1,0 +1,31 @@
+// A Modelkeep server in its own process (forked by bench/run.ts): the load generator and
+// the RSS sampler live in the parent, so they never share this process's heap or event loop.
+// Usage (forked with IPC): server-child.ts <dataDir>
+import { startServer } from '../src/main.ts';
+
+const dataDir = process.argv[2];
+if (!dataDir || !process.send) {
+  process.stderr.write('server-child.ts must be forked with an IPC channel and a data dir\n');
+  process.exit(2);
+}
+
+const server = await startServer({ dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent' });
+
+let stopping = false;
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  try {
+    await server.close();
+  } finally {
+    process.exit(code);
+  }
+}
+
+process.on('message', (m: { type?: string }) => {
+  if (m.type === 'stop') void stop(0);
+});
+// The parent went away (crash or kill): never outlive it.
+process.on('disconnect', () => void stop(0));
+
+process.send({ type: 'ready', url: server.url, pid: process.pid });
