@@ -31,7 +31,10 @@ export interface BlobStore {
   put(source: AsyncIterable<Uint8Array>, options: PutOptions): Promise<BlobInfo>;
   /** Size of a stored blob, or null. */
   stat(sha256: string): Promise<{ size: number } | null>;
-  /** A stream of the blob (or of a byte range of it), or null when absent. */
+  /**
+   * A stream of the blob (or of a byte range of it), or null when absent. A whole-blob
+   * stream fails at its end if the bytes no longer hash to `sha256` (integrity on read).
+   */
   open(sha256: string, range?: BlobRange): Promise<Readable | null>;
   close(): Promise<void>;
 }

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { digestsEqual, isSha256Hex, ModelkeepError, newId } from '../core/index.ts';
 import type { BlobInfo, BlobRange, BlobStore, PutOptions } from './blob-store.ts';
 
 const CHUNK = 1024 * 1024; // 1 MiB reads and batched writes: ~2x the throughput of 64 KiB
+const VERIFIED_CACHE_SIZE = 100_000;
 
 /**
  * Blobs live at <root>/sha256/ab/<digest>. A new blob is written to <root>/tmp, fsynced,
@@ -90,16 +91,31 @@ export class FsBlobStore implements BlobStore {
 
   async open(sha256: string, range?: BlobRange): Promise<Readable | null> {
     const path = this.#pathOf(sha256);
+    let fh: FileHandle;
     try {
-      const fh = await open(path, 'r');
-      return createReadStream('', {
-        fd: fh,
-        highWaterMark: CHUNK,
-        ...(range ? { start: range.start, end: range.end } : {}),
-      });
+      fh = await open(path, 'r');
     } catch {
       return null;
     }
+    const stream = createReadStream('', { fd: fh, highWaterMark: CHUNK, ...(range ? { start: range.start, end: range.end } : {}) });
+    if (range) return stream;
+    // Integrity on read. Hashing every download costs a core per ~1.4 GB/s, so a file
+    // already verified is not re-hashed while its inode, size, mtime and ctime are
+    // unchanged: any write to or replacement of the file changes one of them (ctime
+    // cannot be set from user space), so this is as strong as re-hashing every time.
+    const s = await fh.stat({ bigint: true });
+    const fingerprint = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+    if (this.#verified.get(sha256) === fingerprint) return stream;
+    return verifyingStream(stream, sha256, () => this.#remember(sha256, fingerprint));
+  }
+
+  readonly #verified = new Map<string, string>();
+  #remember(sha256: string, fingerprint: string): void {
+    if (this.#verified.size >= VERIFIED_CACHE_SIZE) {
+      const oldest = this.#verified.keys().next().value;
+      if (oldest !== undefined) this.#verified.delete(oldest);
+    }
+    this.#verified.set(sha256, fingerprint);
   }
 
   /** Names of temp files in flight (tests use it to prove aborted uploads leave nothing). */
@@ -117,4 +133,26 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Passes bytes through and fails at the end when they do not hash to `sha256` (a tampered blob). */
+function verifyingStream(source: Readable, sha256: string, onVerified: () => void): Readable {
+  const hash = createHash('sha256');
+  const t = new Transform({
+    readableHighWaterMark: CHUNK,
+    writableHighWaterMark: CHUNK,
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (digestsEqual(hash.digest('hex'), sha256)) {
+        onVerified();
+        cb();
+      } else cb(new ModelkeepError('internal', 'stored artifact failed its integrity check'));
+    },
+  });
+  // pipeline, not pipe: when the client goes away the file stream is closed too (no fd leak).
+  pipeline(source, t, () => {});
+  return t;
 }
