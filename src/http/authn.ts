@@ -51,7 +51,12 @@ export function registerAuthn(app: FastifyInstance, identity: IdentityService, c
     request.session = null;
     const token = readCookie(request.headers.cookie, cookie.name);
     if (token) {
-      const s = await identity.authenticateSession(token);
+      const ua = request.headers['user-agent'];
+      const s = await identity.authenticateSession(token, {
+        requestId: request.id,
+        ip: request.ip ?? null,
+        userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
+      });
       if (s) {
         request.principal = s.principal;
         request.session = s;

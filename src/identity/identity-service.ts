@@ -124,14 +124,32 @@ export class IdentityService {
   }
 
   /** Resolves a session cookie to a principal, or null when it is unknown, revoked, expired or idle. */
-  async authenticateSession(token: string): Promise<AuthenticatedSession | null> {
+  async authenticateSession(token: string, meta: { requestId: string; ip: string | null; userAgent: string | null }): Promise<AuthenticatedSession | null> {
     if (token.length === 0 || token.length > 128) return null;
     const now = this.#clock.now();
     const s = await this.#sessions.byTokenHash(sha256Hex(token));
     if (!s || s.revoked_at !== null || s.user_status !== 'active') return null;
-    if (now.getTime() >= Date.parse(s.expires_at)) return null;
     const lastSeen = Date.parse(s.last_seen_at);
-    if (now.getTime() >= lastSeen + this.#cfg.idleMinutes * 60_000) return null;
+    const expired =
+      now.getTime() >= Date.parse(s.expires_at)
+        ? 'absolute lifetime reached'
+        : now.getTime() >= lastSeen + this.#cfg.idleMinutes * 60_000
+          ? 'idle timeout'
+          : null;
+    if (expired) {
+      // The first use of an expired session ends it for good and records the expiry once.
+      const ctx: RequestContext = {
+        ...meta,
+        now,
+        principal: { kind: 'user', id: s.user_id, username: s.username, sessionId: s.id, amr: JSON.parse(s.amr) as string[], authTime: new Date(s.auth_time) },
+      };
+      await this.#db.transaction().execute(async (tx) => {
+        if (await this.#sessions.revoke(tx, s.id, now, expired)) {
+          await this.#audit.append(tx, ctx, { action: 'auth.session_expired', outcome: 'failure', resource: `session:${s.id}`, reason: expired });
+        }
+      });
+      return null;
+    }
     if (now.getTime() - lastSeen >= TOUCH_EVERY_MS) await this.#sessions.touch(s.id, now);
     return {
       principal: {

@@ -23,13 +23,15 @@ export class SessionStore {
   async touch(id: string, at: Date): Promise<void> {
     await this.#db.updateTable('sessions').set({ last_seen_at: at.toISOString() }).where('id', '=', id).execute();
   }
-  async revoke(ex: Executor, id: string, at: Date, reason: string): Promise<void> {
-    await ex
+  /** True when this call revoked it (false: it was revoked already). */
+  async revoke(ex: Executor, id: string, at: Date, reason: string): Promise<boolean> {
+    const r = await ex
       .updateTable('sessions')
       .set({ revoked_at: at.toISOString(), revoked_reason: reason })
       .where('id', '=', id)
       .where('revoked_at', 'is', null)
-      .execute();
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
   async revokeAllOfUser(ex: Executor, userId: string, at: Date, reason: string): Promise<string[]> {
     const rows = await ex
