@@ -2,7 +2,19 @@
 // The only place that wires modules together.
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { AuditLog } from './audit/index.ts';
+import {
+  AlertStore,
+  AlertWebhooks,
+  AuditLog,
+  AuditTree,
+  DetectorEngine,
+  FileWitness,
+  LocationResolver,
+  loadSigningKey,
+  MetricsExporter,
+  WebhookWitness,
+  type Witness,
+} from './audit/index.ts';
 import { Guard } from './authz/index.ts';
 import type { Clock, Config, ConfigInput, RequestContext } from './core/index.ts';
 import { newId, parseConfig, systemClock } from './core/index.ts';
@@ -10,7 +22,7 @@ import { DeployService } from './deploy/index.ts';
 import { buildApp } from './http/index.ts';
 import { IdentityService } from './identity/index.ts';
 import { PipelineService } from './pipelines/index.ts';
-import { AccessService, AuditReader, RegistryService } from './registry/index.ts';
+import { AccessService, AlertReader, AuditReader, projectNames, RegistryService } from './registry/index.ts';
 import { type Db, FsBlobStore, InProcessEventBus, openDatabase } from './storage/index.ts';
 
 export interface Services {
@@ -20,22 +32,42 @@ export interface Services {
   blobs: FsBlobStore;
   bus: InProcessEventBus;
   audit: AuditLog;
+  auditTree: AuditTree;
+  alerts: AlertStore;
   guard: Guard;
   identity: IdentityService;
   registry: RegistryService;
   access: AccessService;
   auditReader: AuditReader;
+  alertReader: AlertReader;
+  detectors: DetectorEngine;
+  alertWebhooks: AlertWebhooks;
+  metrics: MetricsExporter;
   deploy: DeployService;
   pipelines: PipelineService;
   close(): Promise<void>;
 }
 
 export async function buildServices(config: Config, clock: Clock = systemClock): Promise<Services> {
+  // Read before anything opens: a bad GeoIP file fails the start cleanly.
+  const resolver = LocationResolver.fromConfig(config.detectors);
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const blobs = await FsBlobStore.open(join(config.dataDir, 'blobs'));
   const bus = new InProcessEventBus();
   const k = db.kysely;
   const audit = new AuditLog(k);
+  const alerts = new AlertStore(k);
+  const witnesses: Witness[] = [
+    ...config.audit.witnessDirs.map((d) => new FileWitness(d)),
+    ...config.audit.witnessWebhooks.map((w) => new WebhookWitness(w.url, w.secret)),
+  ];
+  const auditTree = new AuditTree({
+    db: k,
+    key: loadSigningKey({ dataDir: config.dataDir, keyFile: config.audit.signingKeyFile }),
+    clock,
+    alerts,
+    options: { intervalMs: config.audit.treeHeadIntervalMs, witnesses },
+  });
   const guard = new Guard(k, audit);
   const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus });
   const registry = new RegistryService({ db: k, audit, guard, blobs, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
@@ -44,6 +76,25 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
   const auditReader = new AuditReader({ db: k, audit, guard, lookup });
   const deploy = new DeployService({ db: k, audit, guard, lookup });
   const pipelines = new PipelineService({ db: k, audit, guard, lookup });
+  const alertReader = new AlertReader({ db: k, audit, guard, alerts });
+  const detectors = new DetectorEngine({
+    db: k,
+    alerts,
+    clock,
+    config: config.detectors,
+    resolver,
+    projectName: projectNames(k),
+  });
+  const a = config.alerts;
+  const alertWebhooks = new AlertWebhooks(a.webhooks, {
+    retries: a.webhookRetries,
+    backoffMs: a.webhookBackoffMs,
+    timeoutMs: a.webhookTimeoutMs,
+    queueMax: a.webhookQueueMax,
+  });
+  // Every stored alert (detectors, witnesses) goes out; enqueue never blocks the caller.
+  alerts.onAlert((alert) => alertWebhooks.enqueue(alert));
+  const metrics = new MetricsExporter(k, config.metrics.token);
   return {
     config,
     clock,
@@ -51,14 +102,25 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     blobs,
     bus,
     audit,
+    auditTree,
+    alerts,
     guard,
     identity,
     registry,
     access,
     auditReader,
+    alertReader,
+    detectors,
+    alertWebhooks,
+    metrics,
     deploy,
     pipelines,
     close: async () => {
+      // Judge what was committed before shutdown, then stop; stored alerts survive undelivered webhooks.
+      await detectors.stop();
+      await alertWebhooks.stop();
+      // A last signed tree head covers everything written before shutdown.
+      await auditTree.stop();
       await blobs.close();
       await db.close();
     },
@@ -79,6 +141,16 @@ export async function startServer(input: ConfigInput, opts: { clock?: Clock } = 
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
+    await services.close();
+    throw err;
+  }
+  services.auditTree.start();
+  services.detectors.onError = (err) => app.log.error({ err }, 'anomaly detection failed; retrying');
+  services.alertWebhooks.onError = (target, err) => app.log.warn({ err, target }, 'alert webhook delivery failed');
+  try {
+    await services.detectors.start();
+  } catch (err) {
+    await app.close();
     await services.close();
     throw err;
   }

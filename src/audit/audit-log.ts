@@ -6,6 +6,8 @@ import type { Kysely, Transaction } from 'kysely';
 import type { RequestContext } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
 import type { AuditEventsTable, Database } from '../storage/index.ts';
+import { eventLeafData } from './canonical.ts';
+import { completedNodes, leafHash } from './merkle.ts';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -68,25 +70,31 @@ export class AuditLog {
         .executeTakeFirstOrThrow();
       const seq = Number(head.next_seq) - 1;
       const p = ctx.principal;
+      const row: AuditEventsTable = {
+        seq,
+        time: ctx.now.toISOString(),
+        actor_id: p.kind === 'anonymous' ? null : p.id,
+        actor: p.kind === 'anonymous' ? null : p.username,
+        session_id: p.kind === 'user' ? p.sessionId : null,
+        ip: ctx.ip,
+        user_agent: ctx.userAgent,
+        action: input.action,
+        resource: input.resource ?? null,
+        project_id: input.projectId ?? null,
+        outcome: input.outcome,
+        reason: input.reason ?? null,
+        policy_version: input.policyVersion ?? null,
+        request_id: ctx.requestId,
+        details: JSON.stringify(input.details ?? {}),
+      };
+      await tx.insertInto('audit_events').values(row).execute();
+      // The event becomes leaf seq-1 of the Merkle tree in the same transaction: the
+      // perfect subtrees it completes are stored, so roots and proofs are O(log n) reads.
+      const leaf = leafHash(eventLeafData(toEvent(row)));
+      const nodes = await completedNodes(seq - 1, leaf, (level, index) => readNode(tx, level, index));
       await tx
-        .insertInto('audit_events')
-        .values({
-          seq,
-          time: ctx.now.toISOString(),
-          actor_id: p.kind === 'anonymous' ? null : p.id,
-          actor: p.kind === 'anonymous' ? null : p.username,
-          session_id: p.kind === 'user' ? p.sessionId : null,
-          ip: ctx.ip,
-          user_agent: ctx.userAgent,
-          action: input.action,
-          resource: input.resource ?? null,
-          project_id: input.projectId ?? null,
-          outcome: input.outcome,
-          reason: input.reason ?? null,
-          policy_version: input.policyVersion ?? null,
-          request_id: ctx.requestId,
-          details: JSON.stringify(input.details ?? {}),
-        })
+        .insertInto('audit_nodes')
+        .values([{ level: 0, idx: seq - 1, hash: leaf.toString('hex') }, ...nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') }))])
         .execute();
       return seq;
     } catch (err) {
@@ -113,22 +121,33 @@ export class AuditLog {
       query = query.where('project_id', 'in', q.projectIds);
     }
     const rows = await query.orderBy('seq', 'asc').limit(limit).execute();
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      time: r.time,
-      actor: r.actor,
-      actorId: r.actor_id,
-      sessionId: r.session_id,
-      ip: r.ip,
-      userAgent: r.user_agent,
-      action: r.action,
-      resource: r.resource,
-      projectId: r.project_id,
-      outcome: r.outcome,
-      reason: r.reason,
-      policyVersion: r.policy_version,
-      requestId: r.request_id,
-      details: JSON.parse(r.details) as Record<string, unknown>,
-    }));
+    return rows.map(toEvent);
   }
+}
+
+export function toEvent(r: AuditEventsTable): AuditEvent {
+  return {
+    seq: Number(r.seq),
+    time: r.time,
+    actor: r.actor,
+    actorId: r.actor_id,
+    sessionId: r.session_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    action: r.action,
+    resource: r.resource,
+    projectId: r.project_id,
+    outcome: r.outcome,
+    reason: r.reason,
+    policyVersion: r.policy_version,
+    requestId: r.request_id,
+    details: JSON.parse(r.details) as Record<string, unknown>,
+  };
+}
+
+/** Reads a stored tree node (see migration 0002); a missing node is a broken tree. */
+export async function readNode(ex: Executor, level: number, index: number): Promise<Buffer> {
+  const r = await ex.selectFrom('audit_nodes').select('hash').where('level', '=', level).where('idx', '=', index).executeTakeFirst();
+  if (!r) throw new Error(`audit tree node ${level}/${index} is missing`);
+  return Buffer.from(r.hash, 'hex');
 }

@@ -9,6 +9,8 @@ export const EXIT = {
   forbidden: 4,
   notFound: 5,
   conflict: 6,
+  /** `audit verify` found an edited, missing, reordered or cut-off event, or a bad tree head. */
+  auditVerifyFailed: 7,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

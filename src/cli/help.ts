@@ -11,6 +11,7 @@ export const EXIT_CODES_TEXT = `Exit codes:
   4  not allowed (HTTP 403), or a fresh MFA is required (HTTP 428)
   5  not found, or not visible to you (HTTP 404)
   6  conflict: already exists, or the version is no longer a draft (HTTP 409)
+  7  audit verify: the audit log failed verification (tampering, or a bad tree head)
 `;
 
 function flagLabel(name: string, o: OptionDef): string {
@@ -42,8 +43,8 @@ ${aligned([
 Environment:
   MODELKEEP_SERVER       default for --server
   MODELKEEP_CONFIG_DIR   where credentials.json lives (default ~/.config/modelkeep)
-  MODELKEEP_DATA_DIR     default for --data-dir (serve, admin create-user)
-  MODELKEEP_DATABASE_URL postgres://… selects PostgreSQL (serve, admin create-user)
+  MODELKEEP_DATA_DIR     default for --data-dir (serve, admin create-user, audit verify)
+  MODELKEEP_DATABASE_URL postgres://… selects PostgreSQL (serve, admin create-user, audit verify)
 
 ${EXIT_CODES_TEXT}
 Run \`modelkeep <command> --help\` for its flags and an example.

@@ -1,9 +1,158 @@
 // One configuration schema, parsed and frozen at start. Domain modules receive their
 // slice; nothing below http/ and cli/ reads process.env.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ModelkeepError } from './errors.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+// ---- anomaly detection, alerts and metrics (see docs/alerts.md)
+
+const SEVERITY = z.enum(['low', 'medium', 'high']);
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+const HHMM = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `ADDRESS/PREFIX`, IPv4 (prefix 0-32) or IPv6 (prefix 0-128). */
+export function isCidr(value: string): boolean {
+  const slash = value.lastIndexOf('/');
+  if (slash < 1) return false;
+  const family = isIP(value.slice(0, slash));
+  const prefix = value.slice(slash + 1);
+  if (family === 0 || !/^[0-9]{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+const workingHoursSchema = z
+  .object({
+    /** IANA time zone the hours are read in, e.g. Europe/Paris. */
+    timeZone: z.string().min(1).refine(isTimeZone, 'not an IANA time zone').default('UTC'),
+    days: z.array(z.enum(WEEKDAYS)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+    /** HH:MM local; start after end means an overnight shift (22:00-06:00). */
+    start: z.string().regex(HHMM, 'use HH:MM').default('08:00'),
+    end: z.string().regex(HHMM, 'use HH:MM').default('19:00'),
+  })
+  .strict()
+  .refine((h) => h.start !== h.end, 'start and end must differ');
+
+const zoneSchema = z
+  .object({
+    name: z.string().min(1).max(64),
+    cidrs: z.array(z.string().refine(isCidr, 'not an IPv4 or IPv6 CIDR (ADDRESS/PREFIX)')).min(1),
+    country: z.string().min(2).max(64).optional(),
+    lat: z.number().min(-90).max(90).optional(),
+    lon: z.number().min(-180).max(180).optional(),
+  })
+  .strict()
+  .refine((zone) => (zone.lat === undefined) === (zone.lon === undefined), 'give both lat and lon, or neither');
+
+const detectorsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Committed events are read every pollMs, at most batchSize at a time. */
+    pollMs: z.number().int().min(10).max(60_000).default(200),
+    batchSize: z.number().int().min(1).max(10_000).default(500),
+    /** At start, the last warmupEvents events refill the windows (no alert is raised for them). */
+    warmupEvents: z.number().int().min(0).max(100_000).default(2000),
+    /** How far back (in events) a user's earlier zones and last location are looked up. */
+    historyEvents: z.number().int().min(0).max(10_000_000).default(200_000),
+    /** Named networks; the longest matching prefix wins. */
+    zones: z.array(zoneSchema).default([]),
+    /** A MaxMind GeoIP2/GeoLite2 City or Country .mmdb file for addresses outside every zone. */
+    geoipFile: z.string().min(1).optional(),
+    offHours: z
+      .object({
+        enabled: z.boolean().default(false),
+        severity: SEVERITY.default('medium'),
+        /** One alert per user per this many minutes of off-hours activity. */
+        dedupeMinutes: z.number().positive().max(7 * 24 * 60).default(60),
+        /** Hours by username (first), by project name (second), else `default`; none: not checked. */
+        users: z.record(z.string().min(1), workingHoursSchema).default({}),
+        projects: z.record(z.string().min(1), workingHoursSchema).default({}),
+        default: workingHoursSchema.optional(),
+      })
+      .strict()
+      .prefault({}),
+    newZone: z
+      .object({
+        enabled: z.boolean().default(true),
+        severity: SEVERITY.default('medium'),
+        /** Successful events of these actions are logins. */
+        loginActions: z.array(z.string().min(1)).min(1).default(['auth.login']),
+      })
+      .strict()
+      .prefault({}),
+    impossibleTravel: z
+      .object({
+        enabled: z.boolean().default(true),
+        severity: SEVERITY.default('high'),
+        maxKmh: z.number().positive().default(900),
+        /** Hops shorter than this never count (zone coordinates are approximate). */
+        minDistanceKm: z.number().nonnegative().default(100),
+        dedupeMinutes: z.number().positive().max(7 * 24 * 60).default(60),
+      })
+      .strict()
+      .prefault({}),
+    massDownload: z
+      .object({
+        enabled: z.boolean().default(true),
+        severity: SEVERITY.default('high'),
+        count: z.number().int().min(1).default(100),
+        bytes: z.number().int().min(1).default(10 * 1024 ** 3),
+        windowMinutes: z.number().positive().max(24 * 60).default(10),
+      })
+      .strict()
+      .prefault({}),
+    denialBurst: z
+      .object({
+        enabled: z.boolean().default(true),
+        severity: SEVERITY.default('medium'),
+        count: z.number().int().min(1).default(20),
+        windowMinutes: z.number().positive().max(24 * 60).default(5),
+        outcomes: z.array(z.enum(['deny', 'failure', 'error'])).min(1).default(['deny']),
+      })
+      .strict()
+      .prefault({}),
+    refreshReuse: z
+      .object({ enabled: z.boolean().default(true), severity: SEVERITY.default('high'), action: z.string().min(1).default('auth.refresh_reuse') })
+      .strict()
+      .prefault({}),
+    breakGlass: z
+      .object({ enabled: z.boolean().default(true), severity: SEVERITY.default('high'), action: z.string().min(1).default('governance.break_glass') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const alertsSchema = z
+  .object({
+    /** Every stored alert is POSTed here, signed like the witness webhooks. */
+    webhooks: z
+      .array(z.object({ url: z.string().url(), secret: z.string().min(16), minSeverity: SEVERITY.default('low') }).strict())
+      .default([]),
+    webhookRetries: z.number().int().min(0).max(10).default(4),
+    /** First retry after this, doubling each time. */
+    webhookBackoffMs: z.number().int().min(1).max(600_000).default(1000),
+    webhookTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /** Deliveries waiting beyond this are dropped (the alert stays stored). */
+    webhookQueueMax: z.number().int().min(1).max(100_000).default(1000),
+  })
+  .strict();
+
+const metricsSchema = z
+  .object({
+    /** Bearer token for GET /metrics; unset: /metrics answers 404. */
+    token: z.string().min(16).optional(),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -42,6 +191,22 @@ export const configSchema = z
         keepAliveMs: z.number().int().positive().default(5_000),
       })
       .prefault({}),
+    audit: z
+      .object({
+        /** Operator-supplied Ed25519 PEM; by default a key is created in the data folder. */
+        signingKeyFile: z.string().min(1).optional(),
+        /** A tree head is signed this often while events arrive, and at shutdown. */
+        treeHeadIntervalMs: z.number().int().positive().default(2000),
+        /** Folders (outside the data folder) that keep an append-only copy of every tree head. */
+        witnessDirs: z.array(z.string().min(1)).default([]),
+        /** Webhooks that receive every tree head, signed with HMAC-SHA256. */
+        witnessWebhooks: z.array(z.object({ url: z.string().url(), secret: z.string().min(16) }).strict()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    detectors: detectorsSchema.prefault({}),
+    alerts: alertsSchema.prefault({}),
+    metrics: metricsSchema.prefault({}),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
   })
   .strict();

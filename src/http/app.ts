@@ -4,29 +4,36 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
+import type { AlertStore, AuditTree, MetricsExporter } from '../audit/index.ts';
 import type { Clock, Config } from '../core/index.ts';
 import { ModelkeepError, newSecret } from '../core/index.ts';
 import type { DeployService } from '../deploy/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { PipelineService } from '../pipelines/index.ts';
-import type { AccessService, AuditReader, RegistryService } from '../registry/index.ts';
+import type { AccessService, AlertReader, AuditReader, RegistryService } from '../registry/index.ts';
 import type { Db } from '../storage/index.ts';
 import { cookieSettings, registerAuthn } from './authn.ts';
 import { registerEdge, setResponseHeaders } from './edge.ts';
 import { sendError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { registryRoutes } from './routes/registry.ts';
 
 export interface AppServices {
   db: Db;
+  auditTree: AuditTree;
+  alerts: AlertStore;
   clock: Clock;
   identity: IdentityService;
   registry: RegistryService;
   access: AccessService;
   auditReader: AuditReader;
+  alertReader: AlertReader;
+  metrics: MetricsExporter;
   deploy: DeployService;
   pipelines: PipelineService;
 }
@@ -116,5 +123,7 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
     rate: { minBytesPerSecond: config.limits.minUploadBytesPerSecond, windowSeconds: config.limits.minUploadWindowSeconds },
   });
   operationsRoutes(app, { deploy: services.deploy, pipelines: services.pipelines, auditReader: services.auditReader, clock });
+  auditRoutes(app, { auditReader: services.auditReader, tree: services.auditTree, clock });
+  alertRoutes(app, { alertReader: services.alertReader, metrics: services.metrics, clock });
   return app;
 }

@@ -21,6 +21,25 @@ export class AuditReader {
     this.#lookup = deps.lookup;
   }
 
+  /** Proofs and the full event stream are for those who may read audit events somewhere. */
+  async authorizeAuditAccess(ctx: RequestContext, what: string): Promise<void> {
+    const platform = { type: 'audit', path: what, projectId: null };
+    if ((await this.#guard.check(ctx, 'audit:read', platform)).decision === 'allow') {
+      await this.#guard.authorize(ctx, 'audit:read', platform);
+      return;
+    }
+    const projects = await this.#db.selectFrom('projects').selectAll().execute();
+    for (const p of projects) {
+      const ref = { ...projectRef(p), type: 'audit', path: `${p.name}/${what}` };
+      if ((await this.#guard.check(ctx, 'audit:read', ref)).decision === 'allow') {
+        await this.#guard.authorize(ctx, 'audit:read', ref);
+        return;
+      }
+    }
+    await this.#guard.authorize(ctx, 'audit:read', platform);
+    throw new ModelkeepError('forbidden', 'not allowed');
+  }
+
   async events(ctx: RequestContext, q: AuditQuery & { project?: string | undefined }): Promise<AuditEvent[]> {
     if (q.project !== undefined) {
       const p = await this.#lookup.project(ctx, q.project);

@@ -1,4 +1,5 @@
 export { AccessService, type BindingView } from './access-service.ts';
+export { AlertReader, projectNames } from './alert-reader.ts';
 export { AuditReader } from './audit-reader.ts';
 export { Lookup, parseVersion } from './lookup.ts';
 export { artifactRef, modelRef, projectRef, versionRef } from './refs.ts';

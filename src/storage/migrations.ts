@@ -155,6 +155,45 @@ export const migrations: readonly Migration[] = [
       await db.insertInto('audit_head').values({ id: 1, next_seq: 1 }).execute();
     },
   },
+  {
+    id: '0002-audit-merkle',
+    async up(kdb) {
+      const db = kdb as AnyDb;
+      // Perfect, aligned subtrees of the RFC 6962 tree: level 0 holds leaf hashes; node
+      // (L, i) covers leaves [i*2^L, (i+1)*2^L). Any root or proof is O(log n) reads.
+      await db.schema
+        .createTable('audit_nodes')
+        .addColumn('level', 'integer', (c) => c.notNull())
+        .addColumn('idx', 'bigint', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('audit_nodes_pk', ['level', 'idx'])
+        .execute();
+      await db.schema
+        .createTable('audit_tree_heads')
+        .addColumn('tree_size', 'bigint', (c) => c.primaryKey())
+        .addColumn('root_hash', 'text', (c) => c.notNull())
+        .addColumn('timestamp', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('signature', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('audit_alerts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('severity', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('event_time', 'text', (c) => c.notNull())
+        .addColumn('event_seq', 'bigint')
+        .addColumn('actor', 'text')
+        .addColumn('project_id', 'text')
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('acknowledged_at', 'text')
+        .addColumn('acknowledged_by', 'text')
+        .execute();
+      await db.schema.createIndex('audit_alerts_created').on('audit_alerts').column('created_at').execute();
+    },
+  },
 ];
 
 export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {

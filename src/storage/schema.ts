@@ -129,6 +129,36 @@ export interface AuditHeadTable {
   next_seq: number;
 }
 
+export interface AuditNodesTable {
+  level: number;
+  idx: number;
+  /** Hex SHA-256. */
+  hash: string;
+}
+
+export interface AuditTreeHeadsTable {
+  tree_size: number;
+  root_hash: string;
+  timestamp: string;
+  key_id: string;
+  signature: string;
+}
+
+export interface AuditAlertsTable {
+  id: string;
+  rule: string;
+  severity: 'low' | 'medium' | 'high';
+  created_at: string;
+  event_time: string;
+  event_seq: number | null;
+  actor: string | null;
+  project_id: string | null;
+  summary: string;
+  details: string;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+}
+
 export interface MigrationsTable {
   id: string;
   applied_at: string;
@@ -146,6 +176,9 @@ export interface Database {
   pipeline_runs: PipelineRunsTable;
   audit_events: AuditEventsTable;
   audit_head: AuditHeadTable;
+  audit_nodes: AuditNodesTable;
+  audit_tree_heads: AuditTreeHeadsTable;
+  audit_alerts: AuditAlertsTable;
   modelkeep_migrations: MigrationsTable;
 }
 

@@ -295,6 +295,45 @@ for (const backend of BACKENDS) {
         scope: 'project',
         prepare: async () => ({ path: '/v1/audit/events?project=fraud' }),
       },
+      // Signed tree heads and the public key are public, like a transparency log's.
+      { route: 'GET /v1/audit/tree-head', what: 'latest signed tree head', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/audit/tree-head' }) },
+      { route: 'GET /v1/audit/tree-heads', what: 'all signed tree heads', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/audit/tree-heads' }) },
+      { route: 'GET /v1/audit/public-key', what: 'tree-head public key', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/audit/public-key' }) },
+      {
+        route: 'GET /v1/audit/proofs/inclusion',
+        what: 'inclusion proof',
+        allow: ['auditor', 'project-admin', 'admin'],
+        ok: 200,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/audit/proofs/inclusion?seq=1&treeSize=2' }),
+      },
+      {
+        route: 'GET /v1/audit/proofs/consistency',
+        what: 'consistency proof',
+        allow: ['auditor', 'project-admin', 'admin'],
+        ok: 200,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/audit/proofs/consistency?first=1&second=2' }),
+      },
+      // Alerts of project fraud: its auditor and project-admin, and the platform-admin.
+      { route: 'GET /v1/alerts', what: 'list alerts', allow: ['auditor', 'project-admin', 'admin'], ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/alerts' }) },
+      {
+        route: 'POST /v1/alerts/:id/acknowledge',
+        what: 'acknowledge an alert',
+        allow: ['auditor', 'project-admin', 'admin'],
+        ok: 200,
+        scope: 'platform',
+        prepare: async () => {
+          const s = w.server.services;
+          const fraud = await s.db.kysely.selectFrom('projects').select('id').where('name', '=', 'fraud').executeTakeFirstOrThrow();
+          const now = new Date().toISOString();
+          const a = await s.alerts.raise({ rule: 'test', severity: 'low', eventTime: now, projectId: fraud.id, summary: 'MC-AZ-02 fixture' }, new Date());
+          return { path: `/v1/alerts/${a.id}/acknowledge` };
+        },
+      },
+      // Not a guard route: a scraper's bearer token (metrics.token) opens it, and without one
+      // configured it does not exist for anyone (test/audit/detectors.test.ts covers the token).
+      { route: 'GET /metrics', what: 'Prometheus metrics, unconfigured', allow: WHO, ok: 404, scope: 'platform', prepare: async () => ({ path: '/metrics' }) },
     ];
 
     const methodOf = (c: Case) => c.route.slice(0, c.route.indexOf(' '));

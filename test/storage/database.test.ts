@@ -10,13 +10,16 @@ import { AuditLog, inTransaction } from '../../src/audit/index.ts';
 import type { RequestContext } from '../../src/core/index.ts';
 import { isModelkeepError, newId } from '../../src/core/index.ts';
 import type { Database } from '../../src/storage/index.ts';
-import { type Db, type Kysely, migrate, openDatabase, sql } from '../../src/storage/index.ts';
+import { type Db, type Kysely, migrate, migrations, openDatabase, sql } from '../../src/storage/index.ts';
 import { BACKENDS, type Backend, createPgDatabase, PG_ADMIN_URL } from '../helpers/server.ts';
 
 const TABLES = [
   'artifacts',
+  'audit_alerts',
   'audit_events',
   'audit_head',
+  'audit_nodes',
+  'audit_tree_heads',
   'deployments',
   'model_versions',
   'modelkeep_migrations',
@@ -116,7 +119,7 @@ for (const backend of BACKENDS) {
       const applied = await db.kysely.selectFrom('modelkeep_migrations').selectAll().orderBy('id').execute();
       assert.deepEqual(
         applied.map((m) => m.id),
-        ['0001-skeleton'],
+        migrations.map((m) => m.id),
       );
 
       const again = await store.open();
@@ -277,7 +280,7 @@ for (const backend of BACKENDS) {
           const applied = await a.kysely.selectFrom('modelkeep_migrations').select('id').execute();
           assert.deepEqual(
             applied.map((m) => m.id),
-            ['0001-skeleton'],
+            migrations.map((m) => m.id),
           );
           const head = await a.kysely.selectFrom('audit_head').selectAll().execute();
           assert.deepEqual(head.map((r) => ({ ...r })), [{ id: 1, next_seq: 1 }]);

@@ -1,7 +1,7 @@
 // Every command, in the order `modelkeep --help` lists them.
 
 import type { CommandDef } from '../command.ts';
-import { auditEvents } from './audit.ts';
+import { auditEvents, auditExport, auditVerify } from './audit.ts';
 import { login, logout, whoami } from './auth.ts';
 import { bindingsAdd, bindingsList, bindingsRemove } from './bindings.ts';
 import { deploymentsSet, deploymentsShow } from './deployments.ts';
@@ -26,7 +26,7 @@ export const GROUPS: readonly CommandGroup[] = [
   { title: 'Access', commands: [usersCreate, usersList, usersDeactivate, bindingsAdd, bindingsList, bindingsRemove] },
   { title: 'Registry', commands: [projectsCreate, projectsList, projectsShow, modelsCreate, modelsList, modelsShow, versionsList, versionsShow] },
   { title: 'Artifacts and releases', commands: [push, pull, promote, deploymentsSet, deploymentsShow] },
-  { title: 'Pipelines and audit', commands: [pipelinesTrigger, pipelinesRuns, auditEvents] },
+  { title: 'Pipelines and audit', commands: [pipelinesTrigger, pipelinesRuns, auditEvents, auditVerify, auditExport] },
   { title: 'Other', commands: [version] },
 ];
 

@@ -1,6 +1,7 @@
 // `modelkeep serve` and `modelkeep admin create-user`: the two commands that run the
 // server's code in this process instead of talking to a server.
 
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ConfigInput } from '../../core/index.ts';
 import { isModelkeepError } from '../../core/index.ts';
@@ -38,15 +39,18 @@ function serverError(err: unknown): never {
 export const serve: CommandDef = {
   path: ['serve'],
   summary: 'run the Modelkeep server',
-  usage: '[--data-dir DIR] [--host H] [--port N] [--tls-cert F --tls-key F] [--trusted-proxy ADDR]…',
+  usage: '[--config FILE] [--data-dir DIR] [--host H] [--port N] [--tls-cert F --tls-key F] [--trusted-proxy ADDR]…',
   description:
     'Runs the server in the foreground until SIGINT or SIGTERM. Data lives in --data-dir (SQLite and blobs);\n' +
     'MODELKEEP_DATABASE_URL=postgres://… selects PostgreSQL instead of SQLite. Binding anything but a loopback\n' +
-    'address needs TLS (--tls-cert/--tls-key) or a --trusted-proxy that terminates it.',
-  examples: ['modelkeep serve --data-dir /var/lib/modelkeep --port 7470'],
+    'address needs TLS (--tls-cert/--tls-key) or a --trusted-proxy that terminates it.\n' +
+    '--config reads a JSON file with any setting of docs/configuration.md (sessions, limits, timeouts, audit\n' +
+    'witnesses, detectors, alerts, metrics); flags given on the command line win over the file.',
+  examples: ['modelkeep serve --data-dir /var/lib/modelkeep --port 7470', 'modelkeep serve --config /etc/modelkeep/config.json'],
   offline: true,
   positionals: { min: 0, max: 0 },
   options: {
+    config: { type: 'string', valueName: 'FILE', description: 'JSON configuration file (see docs/configuration.md)' },
     'data-dir': { type: 'string', valueName: 'DIR', description: 'data folder (default: $MODELKEEP_DATA_DIR, else ./data)' },
     host: { type: 'string', valueName: 'H', description: 'address to listen on (default: 127.0.0.1)' },
     port: { type: 'string', valueName: 'N', description: 'port to listen on, 0 for any free one (default: 7470)' },
@@ -61,9 +65,12 @@ export const serve: CommandDef = {
     'log-level': { type: 'string', valueName: 'LEVEL', description: `one of ${LOG_LEVELS.join(', ')} (default: info)` },
   },
   async run(ctx) {
-    const dir = dataDir(ctx);
-    const input: ConfigInput = { dataDir: dir };
-    const databaseUrl = ctx.env.MODELKEEP_DATABASE_URL;
+    const file = optString(ctx, 'config');
+    const fromFile = file === undefined ? {} : readConfigFile(file);
+    const dir = optString(ctx, 'data-dir') ?? fromFile.dataDir ?? (ctx.env.MODELKEEP_DATA_DIR || './data');
+    const input: ConfigInput = { ...fromFile, dataDir: dir };
+    // The environment carries the database URL (it usually holds a password): it wins over the file.
+    const databaseUrl = ctx.env.MODELKEEP_DATABASE_URL || fromFile.databaseUrl;
     if (databaseUrl) input.databaseUrl = databaseUrl;
     const host = optString(ctx, 'host');
     if (host !== undefined) input.host = host;
@@ -123,6 +130,7 @@ export const adminCreateUser: CommandDef = {
   offline: true,
   positionals: { min: 0, max: 0 },
   options: {
+    config: { type: 'string', valueName: 'FILE', description: 'JSON configuration file (see docs/configuration.md)' },
     'data-dir': { type: 'string', valueName: 'DIR', description: 'data folder (default: $MODELKEEP_DATA_DIR, else ./data)' },
     username: { type: 'string', valueName: 'NAME', description: 'the new account’s user name' },
     'password-stdin': { type: 'boolean', description: 'read the password from standard input' },
@@ -151,3 +159,21 @@ export const adminCreateUser: CommandDef = {
     return EXIT.ok;
   },
 };
+
+/** Reads a JSON configuration file; the server's schema validates it (unknown keys are refused). */
+function readConfigFile(file: string): ConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw usageError(`cannot read the configuration file ${file}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw usageError(`${file} is not valid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw usageError(`${file} must hold a JSON object`);
+  return parsed as ConfigInput;
+}

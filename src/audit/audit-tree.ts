@@ -1,0 +1,137 @@
+// The audit Merkle tree as stored: its size and root, proofs, and the signed tree heads
+// produced every few seconds while events arrive (and on shutdown) and sent to witnesses.
+import type { Kysely } from 'kysely';
+import type { Clock } from '../core/index.ts';
+import type { Database } from '../storage/index.ts';
+import type { AlertStore } from './alert-store.ts';
+import { type Executor, readNode } from './audit-log.ts';
+import { consistencyProof, EMPTY_ROOT, inclusionProof, rangeHash } from './merkle.ts';
+import type { SigningKey } from './signing-key.ts';
+import { signTreeHead, type TreeHead } from './tree-head.ts';
+import { type Witness, WitnessDisagreement } from './witness.ts';
+
+export interface AuditTreeOptions {
+  intervalMs: number;
+  witnesses: readonly Witness[];
+  onWitnessError?: (witness: string, err: unknown) => void;
+}
+
+export class AuditTree {
+  readonly #db: Kysely<Database>;
+  readonly #key: SigningKey;
+  readonly #clock: Clock;
+  readonly #alerts: AlertStore;
+  readonly #opts: AuditTreeOptions;
+  #timer: NodeJS.Timeout | null = null;
+  #signing: Promise<TreeHead | null> | null = null;
+
+  constructor(deps: { db: Kysely<Database>; key: SigningKey; clock: Clock; alerts: AlertStore; options: AuditTreeOptions }) {
+    this.#db = deps.db;
+    this.#key = deps.key;
+    this.#clock = deps.clock;
+    this.#alerts = deps.alerts;
+    this.#opts = deps.options;
+  }
+
+  get keyId(): string {
+    return this.#key.keyId;
+  }
+  get publicKeyPem(): string {
+    return this.#key.publicKeyPem;
+  }
+
+  async size(ex: Executor = this.#db): Promise<number> {
+    const h = await ex.selectFrom('audit_head').select('next_seq').where('id', '=', 1).executeTakeFirstOrThrow();
+    return Number(h.next_seq) - 1;
+  }
+
+  async root(size: number, ex: Executor = this.#db): Promise<Buffer> {
+    if (size === 0) return EMPTY_ROOT;
+    return rangeHash(0, size, (level, index) => readNode(ex, level, index));
+  }
+
+  /** Audit path for event `seq` (1-based) in the tree of `treeSize` events. */
+  async inclusion(seq: number, treeSize: number): Promise<Buffer[]> {
+    return inclusionProof(seq - 1, treeSize, (level, index) => readNode(this.#db, level, index));
+  }
+
+  async consistency(first: number, second: number): Promise<Buffer[]> {
+    return consistencyProof(first, second, (level, index) => readNode(this.#db, level, index));
+  }
+
+  async latestHead(): Promise<TreeHead | null> {
+    const r = await this.#db.selectFrom('audit_tree_heads').selectAll().orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    return r ? { treeSize: Number(r.tree_size), rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature } : null;
+  }
+
+  async heads(): Promise<TreeHead[]> {
+    const rows = await this.#db.selectFrom('audit_tree_heads').selectAll().orderBy('tree_size', 'asc').execute();
+    return rows.map((r) => ({ treeSize: Number(r.tree_size), rootHash: r.root_hash, timestamp: r.timestamp, keyId: r.key_id, signature: r.signature }));
+  }
+
+  /** Signs a head for the current tree if it grew since the last one; sends it to the witnesses. */
+  signNow(): Promise<TreeHead | null> {
+    // One signing at a time; callers during a run share its result.
+    this.#signing ??= this.#sign().finally(() => {
+      this.#signing = null;
+    });
+    return this.#signing;
+  }
+
+  async #sign(): Promise<TreeHead | null> {
+    const head = await this.#db.transaction().execute(async (tx) => {
+      const size = await this.size(tx);
+      const last = await tx.selectFrom('audit_tree_heads').select('tree_size').orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+      if (last && Number(last.tree_size) >= size) return null;
+      const root = await this.root(size, tx);
+      const h = signTreeHead({ treeSize: size, rootHash: root.toString('hex'), timestamp: this.#clock.now().toISOString(), keyId: this.#key.keyId }, this.#key.privateKey);
+      await tx
+        .insertInto('audit_tree_heads')
+        .values({ tree_size: h.treeSize, root_hash: h.rootHash, timestamp: h.timestamp, key_id: h.keyId, signature: h.signature })
+        .execute();
+      return h;
+    });
+    if (head) await this.#witness(head);
+    return head;
+  }
+
+  async #witness(head: TreeHead): Promise<void> {
+    for (const w of this.#opts.witnesses) {
+      try {
+        await w.publish(head, (size) => this.consistency(size, head.treeSize));
+      } catch (err) {
+        if (err instanceof WitnessDisagreement) {
+          // The database disagrees with history held outside it: rollback or rewrite.
+          await this.#alerts
+            .raise(
+              {
+                rule: 'audit-witness-disagreement',
+                severity: 'high',
+                eventTime: head.timestamp,
+                summary: `audit witness ${w.name} disagrees with the log (${err.kind}): ${err.message}`,
+                details: { witness: w.name, kind: err.kind, treeSize: head.treeSize },
+              },
+              this.#clock.now(),
+            )
+            .catch(() => {});
+        }
+        this.#opts.onWitnessError?.(w.name, err);
+      }
+    }
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      this.signNow().catch((err) => this.#opts.onWitnessError?.('signer', err));
+    }, this.#opts.intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the schedule and signs a last head for what is there. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.signNow().catch(() => null);
+  }
+}
