@@ -4,11 +4,15 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.ts';
 import type { Database } from '../storage/index.ts';
 import type { AlertStore } from './alert-store.ts';
-import { type Executor, readNode } from './audit-log.ts';
-import { consistencyProof, EMPTY_ROOT, inclusionProof, rangeHash } from './merkle.ts';
+import { type Executor, readNode, toEvent } from './audit-log.ts';
+import { eventLeafData } from './canonical.ts';
+import { consistencyProof, EMPTY_ROOT, inclusionProof, leafHash, rangeHash } from './merkle.ts';
 import type { SigningKey } from './signing-key.ts';
 import { signTreeHead, type TreeHead } from './tree-head.ts';
 import { type Witness, WitnessDisagreement } from './witness.ts';
+
+/** Older events re-hashed per signing cycle (a rolling scrub of the whole log). */
+const SCRUB_BATCH = 1000;
 
 export interface AuditTreeOptions {
   intervalMs: number;
@@ -81,8 +85,13 @@ export class AuditTree {
   async #sign(): Promise<TreeHead | null> {
     const head = await this.#db.transaction().execute(async (tx) => {
       const size = await this.size(tx);
-      const last = await tx.selectFrom('audit_tree_heads').select('tree_size').orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+      const last = await tx.selectFrom('audit_tree_heads').select(['tree_size', 'root_hash']).orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
       if (last && Number(last.tree_size) >= size) return null;
+      // Monitor: before signing, the stored tree must still extend the last signed head,
+      // the events since then must hash to their stored leaves, and a rolling window of
+      // older events is re-hashed too. A head is never signed over tampered rows.
+      const problem = await this.#selfCheck(tx, last ? { size: Number(last.tree_size), root: last.root_hash } : null, size);
+      if (problem) return { problem, size };
       const root = await this.root(size, tx);
       const h = signTreeHead({ treeSize: size, rootHash: root.toString('hex'), timestamp: this.#clock.now().toISOString(), keyId: this.#key.keyId }, this.#key.privateKey);
       await tx
@@ -91,8 +100,67 @@ export class AuditTree {
         .execute();
       return h;
     });
+    if (head && 'problem' in head) {
+      // Raised after the transaction: on SQLite it holds the only connection.
+      const { problem, size } = head;
+      await this.#alerts
+        .raiseOnce(
+          {
+            rule: 'audit-tamper',
+            severity: 'high',
+            eventTime: this.#clock.now().toISOString(),
+            eventSeq: problem.seq,
+            summary: `the audit log was changed outside the application: ${problem.message}`,
+            details: { seq: problem.seq, treeSize: size },
+          },
+          `audit-tamper:${problem.seq}`,
+          this.#clock.now(),
+        )
+        .catch(() => null);
+      this.#opts.onWitnessError?.('monitor', new Error(problem.message));
+      return null;
+    }
     if (head) await this.#witness(head);
     return head;
+  }
+
+  #scrubFrom = 0;
+
+  async #selfCheck(tx: Executor, last: { size: number; root: string } | null, size: number): Promise<{ seq: number; message: string } | null> {
+    const signed = last?.size ?? 0;
+    if (last && signed > 0 && (await this.root(signed, tx)).toString('hex') !== last.root) {
+      return { seq: 1, message: `the stored tree no longer matches the signed head of size ${signed}` };
+    }
+    const fresh = await this.#rehash(tx, signed, size);
+    if (fresh) return fresh;
+    if (signed === 0) return null;
+    if (this.#scrubFrom >= signed) this.#scrubFrom = 0;
+    const from = this.#scrubFrom;
+    const to = Math.min(signed, from + SCRUB_BATCH);
+    this.#scrubFrom = to;
+    return this.#rehash(tx, from, to);
+  }
+
+  /** Re-hashes events (from, to] and compares them with their stored leaves. */
+  async #rehash(tx: Executor, from: number, to: number): Promise<{ seq: number; message: string } | null> {
+    if (to <= from) return null;
+    const rows = await tx.selectFrom('audit_events').selectAll().where('seq', '>', from).where('seq', '<=', to).orderBy('seq').execute();
+    const leaves = await tx
+      .selectFrom('audit_nodes')
+      .select(['idx', 'hash'])
+      .where('level', '=', 0)
+      .where('idx', '>=', from)
+      .where('idx', '<', to)
+      .orderBy('idx')
+      .execute();
+    for (let seq = from + 1; seq <= to; seq++) {
+      const row = rows[seq - from - 1];
+      const leaf = leaves[seq - from - 1];
+      if (!row || Number(row.seq) !== seq) return { seq, message: `event ${seq} is missing` };
+      if (!leaf || Number(leaf.idx) !== seq - 1) return { seq, message: `the leaf of event ${seq} is missing` };
+      if (leafHash(eventLeafData(toEvent(row))).toString('hex') !== leaf.hash) return { seq, message: `event ${seq} no longer matches its leaf hash` };
+    }
+    return null;
   }
 
   async #witness(head: TreeHead): Promise<void> {
