@@ -28,7 +28,7 @@ const isHexList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s)
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 function loadVectors(): Vectors {
-  const raw: unknown = JSON.parse(readFileSync(new URL('../../../shared/vectors/rfc6962-merkle.json', import.meta.url), 'utf8'));
+  const raw: unknown = JSON.parse(readFileSync(new URL('./vectors/rfc6962-merkle.json', import.meta.url), 'utf8'));
   assert.ok(isRecord(raw), 'vector file is an object');
   const { leaves, rootAfter, inclusion, consistency } = raw;
   assert.ok(isHexList(leaves) && isHexList(rootAfter) && Array.isArray(inclusion) && Array.isArray(consistency));
