@@ -1,10 +1,15 @@
-// `npm run bench [-- --quick] [-- --json] [-- --size-mib N] [-- --upload-gib N]`
+// `npm run bench [-- --quick] [-- --json] [-- --only audit|transfer|all] [-- --size-mib N] …`
 //
 // Measures Modelkeep side by side with a plain-Node baseline in one run and prints one
 // table (see bench/README.md for what each figure means):
+//   transfer
 //   (a) artifact download and upload MiB/s vs createReadStream / read+sha256+write
 //   (b) authenticated, authorized metadata GET req/s vs a bare Fastify route (autocannon)
 //   (c) server RSS growth during a large upload
+//   audit (bench/audit.ts)
+//   (d) audit appends/s vs plain inserts of the same rows (SQLite, and PostgreSQL if reachable)
+//   (e) audit log verifier events/s vs hashing the canonical leaves alone
+//   (f) time-to-detect p50/p99 of real alerts vs the detector poll interval
 // The servers, the baselines and the load generator each run in their own process; the
 // harness (this process) only drives them and samples. Progress goes to stderr, the
 // table (or with --json the results) to stdout.
@@ -19,14 +24,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { bootstrapUser } from '../src/main.ts';
 import { Client, expectOk, json, PASSWORD } from '../test/helpers/server.ts';
+import { type AuditResults, auditSettings, runAudit } from './audit.ts';
 import type { DiskResult } from './disk-child.ts';
-import { cleanupNow, type Forked, forkScript, machineLoad, onCleanup, readHwm, readRss, resetHwm, spawnTracked } from './lib/proc.ts';
-import { fmt, MiB, median, mibPerSec, table } from './lib/report.ts';
+import { cleanupNow, type Forked, forkScript, machineLoad, onCleanup, readHwm, readRss, resetHwm, type ServerReady, spawnTracked } from './lib/proc.ts';
+import { fmt, MiB, median, mibPerSec, type Section, table, verdict } from './lib/report.ts';
 import { download, upload } from './lib/transfer.ts';
 
 // ---- settings
 
+const ONLY = ['all', 'transfer', 'audit'] as const;
+
 const HELP = `usage: npm run bench -- [options]
+  --only PART        all (default), transfer (figures a-c) or audit (figures d-f)
   --size-mib N       artifact size for the download/upload figures (default 512; --quick 32)
   --upload-gib N     upload size for the server-RSS figure (default 1; --quick 0.0625)
   --reps N           repetitions of each throughput measurement, median reported (default 3)
@@ -34,6 +43,9 @@ const HELP = `usage: npm run bench -- [options]
   --warmup S         seconds of the autocannon warm-up run per target (default 2; --quick 1)
   --rounds N         measured autocannon rounds per target, alternating, median reported (default 3; --quick 1)
   --connections N    autocannon connections (default 10)
+  --audit-events N   audit appends (and plain inserts) per database (default 5000; --quick 500)
+  --verify-events N  events in the generated log the verifier checks (default 200000; --quick 20000)
+  --ttd-users N      users bursting at once for the time-to-detect figure (default 30; --quick 10)
   --quick            small sizes and short runs: a smoke test, not a measurement
   --json             print machine-readable results instead of the table
 `;
@@ -47,6 +59,10 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string' },
     rounds: { type: 'string' },
     connections: { type: 'string' },
+    only: { type: 'string', default: 'all' },
+    'audit-events': { type: 'string' },
+    'verify-events': { type: 'string' },
+    'ttd-users': { type: 'string' },
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -69,6 +85,11 @@ function num(name: string, raw: string | undefined, fallback: number, min: numbe
 }
 
 const quick = opt.quick;
+const only = ONLY.find((o) => o === opt.only);
+if (only === undefined) {
+  process.stderr.write(`--only must be one of ${ONLY.join(', ')}\n${HELP}`);
+  process.exit(2);
+}
 const S = {
   sizeMib: Math.round(num('size-mib', opt['size-mib'], quick ? 32 : 512, 1)),
   uploadGib: num('upload-gib', opt['upload-gib'], quick ? 1 / 16 : 1, 1 / 1024),
@@ -79,6 +100,11 @@ const S = {
   connections: Math.round(num('connections', opt.connections, 10, 1)),
 };
 const uploadMib = Math.max(1, Math.round(S.uploadGib * 1024));
+const optInt = (name: 'audit-events' | 'verify-events' | 'ttd-users', min: number) => {
+  const raw = opt[name];
+  return raw === undefined ? undefined : Math.round(num(name, raw, 0, min));
+};
+const A = auditSettings({ quick, appendEvents: optInt('audit-events', 10), verifyEvents: optInt('verify-events', 10), ttdUsers: optInt('ttd-users', 1) });
 
 const GOALS = { downloadRatio: 0.8, uploadRatio: 0.6, rssGrowthMib: 160 } as const;
 
@@ -105,14 +131,8 @@ async function writeDataFile(path: string, mib: number): Promise<void> {
 
 // ---- the Modelkeep server (child process) and its fixture
 
-interface Ready {
-  type: 'ready';
-  url: string;
-  pid: number;
-}
-
 interface Modelkeep {
-  proc: Forked<Ready>;
+  proc: Forked<ServerReady>;
   url: string;
   pid: number;
   dataDir: string;
@@ -123,7 +143,7 @@ interface Modelkeep {
 async function startModelkeep(name: string): Promise<Modelkeep> {
   const dataDir = join(tmp, name);
   await bootstrapUser({ dataDir }, { username: 'admin', password: PASSWORD, platformAdmin: true });
-  const proc = forkScript<Ready>('server-child.ts', [dataDir]);
+  const proc = forkScript<ServerReady>('server-child.ts', [dataDir]);
   const { url, pid } = await proc.ready;
   const admin = new Client(url);
   await expectOk(await admin.login('admin'));
@@ -228,15 +248,9 @@ function startSampler(pid: number, everyMs: number): { samples: Sample[]; stop()
   };
 }
 
-// ---- the run
-
-async function main() {
-  const t0 = performance.now();
+/** Figures (a)-(c): artifact transfer, request rate, server memory. */
+async function runTransfer() {
   const size = S.sizeMib * MiB;
-  const cores = cpus().length;
-  log(`temp dir ${tmp}; node ${process.version}; ${cores} cores`);
-  const loadBefore = await machineLoad(1000, cores);
-  if (loadBefore !== null && loadBefore > 0.2) log(`warning: other processes keep ${loadBefore.toFixed(2)} cores busy; the figures will be noisy`);
 
   // (a) throughput ------------------------------------------------------------------
   const dataFile = join(tmp, 'artifact.bin');
@@ -253,7 +267,7 @@ async function main() {
   const v2 = await newVersion(mk); // a draft that takes the measured uploads
 
   // The transport ceiling: the same blob over a bare node:http pipe (information only).
-  const pipe = forkScript<Ready>('file-child.ts', [blobPath]);
+  const pipe = forkScript<ServerReady>('file-child.ts', [blobPath]);
   const pipeUrl = (await pipe.ready).url;
   const pipeDownload = async () => {
     const r = await download(pipeUrl, {});
@@ -290,7 +304,7 @@ async function main() {
 
   // (b) request rate ----------------------------------------------------------------
   log('starting the bare Fastify baseline (child process)');
-  const bare = forkScript<Ready>('bare-child.ts', []);
+  const bare = forkScript<ServerReady>('bare-child.ts', []);
   const bareReady = await bare.ready;
   const mkMetaUrl = `${mk.url}/v1/projects/fraud/models/churn`;
   const bareMetaUrl = `${bareReady.url}/v1/projects/fraud/models/churn`;
@@ -348,8 +362,6 @@ async function main() {
   const peak = Math.max(rss.peakSampledBytes, rss.peakKernelBytes ?? 0);
   const growth = peak - rss.baselineBytes;
 
-  const loadAfter = await machineLoad(1000, cores);
-
   // ---- results
   const dl = median(runs.download);
   const rdDefault = median(runs.readDefault);
@@ -359,12 +371,7 @@ async function main() {
   const hcopy = median(runs.hashCopy);
   const rpsMk = median(acMk.map((r) => r.requests.average));
   const rpsBare = median(acBare.map((r) => r.requests.average));
-  const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
   const results = {
-    settings: { ...S, uploadMib, quick },
-    environment: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', kernel: release(), database: 'sqlite' },
-    // Cores kept busy by other processes in the second before and after the run (see README).
-    otherLoadCores: { before: loadBefore, after: loadAfter },
     download: {
       mibPerSec: dl,
       runs: runs.download,
@@ -407,14 +414,8 @@ async function main() {
       goal: `growth < ${GOALS.rssGrowthMib} MiB`,
       pass: growth < GOALS.rssGrowthMib * MiB,
     },
-    elapsedSeconds: (performance.now() - t0) / 1000,
   };
 
-  if (opt.json) {
-    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-    return;
-  }
-  const load = (v: number | null) => (v === null ? '?' : v.toFixed(2));
   const sz = `${S.sizeMib} MiB`;
   const med = `median of ${S.reps}`;
   const rows = [
@@ -439,13 +440,59 @@ async function main() {
       verdict(results.serverRss.pass),
     ],
   ];
-  const out = [
-    table(['Figure', 'Modelkeep', 'Baseline', 'Ratio', 'Goal', 'Result'], rows),
-    '',
+  const notes = [
     `runs (MiB/s): download ${fmt.list(runs.download)} | bare pipe ${fmt.list(runs.barePipe)} | createReadStream ${fmt.list(runs.readDefault)} | 1 MiB hwm ${fmt.list(runs.read1M)} | upload ${fmt.list(runs.upload)} | read+sha256+write ${fmt.list(runs.hashCopy)}`,
     `runs (req/s): Modelkeep ${fmt.list(results.metadataGet.runs)} (p50 ${results.metadataGet.latencyP50Ms} ms, p99 ${results.metadataGet.latencyP99Ms} ms) | bare Fastify ${fmt.list(results.metadataGet.baselineBareFastify.runs)} (p50 ${results.metadataGet.baselineBareFastify.latencyP50Ms} ms, p99 ${results.metadataGet.baselineBareFastify.latencyP99Ms} ms)`,
     `RSS: peak sampled ${fmt.mib(rss.peakSampledBytes)} over ${rss.samples} samples (max gap ${rss.maxGapMs?.toFixed(0) ?? '?'} ms), kernel VmHWM ${rss.peakKernelBytes === null ? 'n/a' : fmt.mib(rss.peakKernelBytes)}; that upload ran at ${fmt.mibs(rss.uploadMibPerSec)}`,
-    `${results.environment.node}, ${results.environment.cpus} x ${results.environment.cpuModel}, Linux ${results.environment.kernel}, SQLite; other load ${load(loadBefore)} cores before, ${load(loadAfter)} after; ${results.elapsedSeconds.toFixed(0)} s${quick ? '; --quick: a smoke run, not a measurement' : ''}`,
+  ];
+  return { results, rows, notes };
+}
+
+type TransferResults = Awaited<ReturnType<typeof runTransfer>>['results'];
+
+// ---- the run
+
+async function main() {
+  const t0 = performance.now();
+  const cores = cpus().length;
+  log(`temp dir ${tmp}; node ${process.version}; ${cores} cores; --only ${only}`);
+  const loadBefore = await machineLoad(1000, cores);
+  if (loadBefore !== null && loadBefore > 0.2) log(`warning: other processes keep ${loadBefore.toFixed(2)} cores busy; the figures will be noisy`);
+
+  const transfer: Section<TransferResults> | null = only === 'audit' ? null : await runTransfer();
+  const audit: Section<AuditResults> | null = only === 'transfer' ? null : await runAudit(A, tmp, log);
+
+  const loadAfter = await machineLoad(1000, cores);
+  const pgVersion = audit && !('skipped' in audit.results.appends.postgres) ? audit.results.appends.postgres.serverVersion : null;
+  const results = {
+    settings: { only, ...(transfer ? { ...S, uploadMib } : {}), quick, ...(audit ? { audit: A } : {}) },
+    environment: {
+      node: process.version,
+      cpus: cores,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      kernel: release(),
+      database: 'sqlite',
+      ...(audit ? { postgres: pgVersion } : {}),
+    },
+    // Cores kept busy by other processes in the second before and after the run (see README).
+    otherLoadCores: { before: loadBefore, after: loadAfter },
+    ...(transfer ? transfer.results : {}),
+    ...(audit ? { audit: audit.results } : {}),
+    elapsedSeconds: (performance.now() - t0) / 1000,
+  };
+
+  if (opt.json) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
+  const load = (v: number | null) => (v === null ? '?' : v.toFixed(2));
+  const db = pgVersion === null ? 'SQLite' : `SQLite, PostgreSQL ${pgVersion} for (d)`;
+  const out = [
+    table(['Figure', 'Modelkeep', 'Baseline', 'Ratio', 'Goal', 'Result'], [...(transfer?.rows ?? []), ...(audit?.rows ?? [])]),
+    '',
+    ...(transfer?.notes ?? []),
+    ...(audit?.notes ?? []),
+    `${results.environment.node}, ${results.environment.cpus} x ${results.environment.cpuModel}, Linux ${results.environment.kernel}, ${db}; other load ${load(loadBefore)} cores before, ${load(loadAfter)} after; ${results.elapsedSeconds.toFixed(0)} s${quick ? '; --quick: a smoke run, not a measurement' : ''}`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -1,6 +1,9 @@
 // A Modelkeep server in its own process (forked by bench/run.ts): the load generator and
 // the RSS sampler live in the parent, so they never share this process's heap or event loop.
-// Usage (forked with IPC): server-child.ts <dataDir>
+// Usage (forked with IPC): server-child.ts <dataDir> [<config JSON>]
+// The optional JSON holds more settings (detectors, trustedProxies): the audit section's
+// time-to-detect server. parseConfig validates it; the data dir, address and log level stay.
+import type { ConfigInput } from '../src/core/index.ts';
 import { startServer } from '../src/main.ts';
 
 const dataDir = process.argv[2];
@@ -8,8 +11,9 @@ if (!dataDir || !process.send) {
   process.stderr.write('server-child.ts must be forked with an IPC channel and a data dir\n');
   process.exit(2);
 }
+const extra = process.argv[3] ? (JSON.parse(process.argv[3]) as ConfigInput) : {};
 
-const server = await startServer({ dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent' });
+const server = await startServer({ ...extra, dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent' });
 
 let stopping = false;
 async function stop(code: number): Promise<void> {

@@ -47,6 +47,13 @@ export function nodeFlags(): string[] {
   return process.execArgv.filter((a) => !a.startsWith('--inspect'));
 }
 
+/** The "ready" message of a server child (server-child.ts, bare-child.ts, file-child.ts). */
+export interface ServerReady {
+  type: 'ready';
+  url: string;
+  pid: number;
+}
+
 export interface Forked<M> {
   child: ChildProcess;
   pid: number;

@@ -18,6 +18,11 @@ export const fmt = {
   rps: (v: number) => `${Math.round(v).toLocaleString('en-US')} req/s`,
   mib: (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`,
   pct: (r: number) => `${(r * 100).toFixed(0)} %`,
+  /** A rate of events (or rows) per second, grouped: `312,456 events/s`. */
+  perSec: (v: number, unit = 'events') => `${Math.round(v).toLocaleString('en-US')} ${unit}/s`,
+  int: (v: number) => Math.round(v).toLocaleString('en-US'),
+  secs: (v: number) => `${v.toFixed(3)} s`,
+  times: (r: number) => `${r.toFixed(2)}x`,
   list: (xs: readonly number[], digits = 0) => xs.map((x) => x.toFixed(digits)).join(' / '),
 };
 
@@ -27,4 +32,14 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+export const verdict = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+
+/** One part of the run: its rows of the table and its lines under it. */
+export interface Section<R> {
+  /** The section's figures for `--json`. */
+  results: R;
+  rows: string[][];
+  notes: string[];
 }
