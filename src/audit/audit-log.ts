@@ -2,7 +2,7 @@
 // written in the same transaction as the change it records. If the write fails, the
 // transaction fails and the change does not happen (fail closed). The Merkle log,
 // signed tree heads and proofs build on this table.
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { RequestContext } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
 import type { AuditEventsTable, Database } from '../storage/index.ts';
@@ -52,6 +52,26 @@ export interface AuditQuery {
   projectIds?: readonly string[];
 }
 
+// The hot statements of an append are compiled once per database (dialect) and shape,
+// then re-run with new parameters: building and compiling them with Kysely on every
+// append cost about as much as SQLite executing them.
+const compiledByAdapter = new WeakMap<object, Map<string, CompiledQuery>>();
+function compiledOnce<R>(ex: Executor, key: string, build: () => CompiledQuery<R>, parameters: readonly unknown[]): CompiledQuery<R> {
+  const adapter = ex.getExecutor().adapter;
+  let cache = compiledByAdapter.get(adapter);
+  if (!cache) {
+    cache = new Map();
+    compiledByAdapter.set(adapter, cache);
+  }
+  const q = cache.get(key);
+  if (!q) {
+    const built = build();
+    cache.set(key, built);
+    return built;
+  }
+  return { ...q, parameters } as CompiledQuery<R>;
+}
+
 export class AuditLog {
   readonly #db: Kysely<Database>;
   constructor(db: Kysely<Database>) {
@@ -62,12 +82,20 @@ export class AuditLog {
   async append(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
     try {
       // The counter row serialises writers: gap-free sequence numbers in commit order.
-      const head = await tx
-        .updateTable('audit_head')
-        .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
-        .where('id', '=', 1)
-        .returning('next_seq')
-        .executeTakeFirstOrThrow();
+      const headQuery = compiledOnce(
+        tx,
+        'head',
+        () =>
+          tx
+            .updateTable('audit_head')
+            .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
+            .where('id', '=', 1)
+            .returning('next_seq')
+            .compile(),
+        [1, 1],
+      );
+      const head = (await tx.executeQuery(headQuery)).rows[0];
+      if (!head) throw new Error('the audit_head row is missing');
       const seq = Number(head.next_seq) - 1;
       const p = ctx.principal;
       const row: AuditEventsTable = {
@@ -87,15 +115,21 @@ export class AuditLog {
         request_id: ctx.requestId,
         details: JSON.stringify(input.details ?? {}),
       };
-      await tx.insertInto('audit_events').values(row).execute();
+      // Parameters in the column order of `row`, which is built the same way every time.
+      await tx.executeQuery(compiledOnce(tx, 'event', () => tx.insertInto('audit_events').values(row).compile(), Object.values(row)));
       // The event becomes leaf seq-1 of the Merkle tree in the same transaction: the
       // perfect subtrees it completes are stored, so roots and proofs are O(log n) reads.
       const leaf = leafHash(eventLeafData(toEvent(row)));
       const nodes = await completedNodes(seq - 1, leaf, (level, index) => readNode(tx, level, index));
-      await tx
-        .insertInto('audit_nodes')
-        .values([{ level: 0, idx: seq - 1, hash: leaf.toString('hex') }, ...nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') }))])
-        .execute();
+      const values = [{ level: 0, idx: seq - 1, hash: leaf.toString('hex') }, ...nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') }))];
+      await tx.executeQuery(
+        compiledOnce(
+          tx,
+          `nodes:${values.length}`,
+          () => tx.insertInto('audit_nodes').values(values).compile(),
+          values.flatMap((v) => [v.level, v.idx, v.hash]),
+        ),
+      );
       return seq;
     } catch (err) {
       throw new ModelkeepError('unavailable', 'the audit log could not be written; the action was not performed', { cause: err });
@@ -147,7 +181,8 @@ export function toEvent(r: AuditEventsTable): AuditEvent {
 
 /** Reads a stored tree node (see migration 0002); a missing node is a broken tree. */
 export async function readNode(ex: Executor, level: number, index: number): Promise<Buffer> {
-  const r = await ex.selectFrom('audit_nodes').select('hash').where('level', '=', level).where('idx', '=', index).executeTakeFirst();
+  const q = compiledOnce(ex, 'node', () => ex.selectFrom('audit_nodes').select('hash').where('level', '=', level).where('idx', '=', index).compile(), [level, index]);
+  const r = (await ex.executeQuery(q)).rows[0];
   if (!r) throw new Error(`audit tree node ${level}/${index} is missing`);
   return Buffer.from(r.hash, 'hex');
 }
