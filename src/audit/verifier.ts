@@ -216,39 +216,49 @@ function leafDigest(e: AuditEvent): string {
   return digest(`\u0000${leafTextFast(e)}`);
 }
 
-/** A string or null member, or undefined when the generic path must decide. */
-function plainMember(v: unknown): string | undefined {
-  if (typeof v === 'string') return NEEDS_ESCAPE.test(v) ? undefined : `"${v}"`;
-  return v === null ? 'null' : undefined;
-}
+// RFC 8785 has no place for lone surrogates (canonicalize refuses them; JSON.stringify
+// would escape them): such a string goes to the generic writer, which refuses it.
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+const isText = (v: unknown): v is string | null => v === null || (typeof v === 'string' && isWellFormed(v));
+const DETAILS_MARK = ',"details":0,"ip":';
 
-const V_MEMBER = `"v":${JSON.stringify(LEAF_FORMAT)}`;
-
-/** eventLeafText for the common shape (string-or-null fields, integer seq), members written in RFC 8785 order. */
+/**
+ * eventLeafText for the common shape (string-or-null fields, integer seq): the members are
+ * inserted in RFC 8785 order and serialised by the native JSON.stringify, whose string
+ * and integer output is exactly JCS's; only `details` (whose keys need sorting) goes
+ * through the generic writer and is spliced in. `,"details":0,"ip":` cannot occur inside
+ * a serialised string (its quotes would be escaped), so the splice point is unambiguous.
+ */
 function leafTextFast(e: AuditEvent): string {
-  const action = plainMember(e.action);
-  const actor = plainMember(e.actor);
-  const actorId = plainMember(e.actorId);
-  const ip = plainMember(e.ip);
-  const outcome = plainMember(e.outcome);
-  const policyVersion = plainMember(e.policyVersion);
-  const projectId = plainMember(e.projectId);
-  const reason = plainMember(e.reason);
-  const requestId = plainMember(e.requestId);
-  const resource = plainMember(e.resource);
-  const sessionId = plainMember(e.sessionId);
-  const time = plainMember(e.time);
-  const userAgent = plainMember(e.userAgent);
   if (
-    action === undefined || actor === undefined || actorId === undefined || ip === undefined || outcome === undefined ||
-    policyVersion === undefined || projectId === undefined || reason === undefined || requestId === undefined ||
-    resource === undefined || sessionId === undefined || time === undefined || userAgent === undefined || !Number.isSafeInteger(e.seq)
+    !isText(e.action) || !isText(e.actor) || !isText(e.actorId) || !isText(e.ip) || !isText(e.outcome) ||
+    !isText(e.policyVersion) || !isText(e.projectId) || !isText(e.reason) || !isText(e.requestId) ||
+    !isText(e.resource) || !isText(e.sessionId) || !isText(e.time) || !isText(e.userAgent) || !Number.isSafeInteger(e.seq)
   ) {
     return eventLeafText(e);
   }
   const details = jcsMember(e.details);
   if (details === undefined) return eventLeafText(e);
-  return `{"action":${action},"actor":${actor},"actorId":${actorId},"details":${details},"ip":${ip},"outcome":${outcome},"policyVersion":${policyVersion},"projectId":${projectId},"reason":${reason},"requestId":${requestId},"resource":${resource},"seq":${e.seq},"sessionId":${sessionId},"time":${time},"userAgent":${userAgent},${V_MEMBER}}`;
+  const s = JSON.stringify({
+    action: e.action,
+    actor: e.actor,
+    actorId: e.actorId,
+    details: 0,
+    ip: e.ip,
+    outcome: e.outcome,
+    policyVersion: e.policyVersion,
+    projectId: e.projectId,
+    reason: e.reason,
+    requestId: e.requestId,
+    resource: e.resource,
+    seq: e.seq,
+    sessionId: e.sessionId,
+    time: e.time,
+    userAgent: e.userAgent,
+    v: LEAF_FORMAT,
+  });
+  const i = s.indexOf(DETAILS_MARK);
+  return `${s.slice(0, i)},"details":${details},"ip":${s.slice(i + DETAILS_MARK.length)}`;
 }
 
 const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_BYTES);
