@@ -173,6 +173,9 @@ export class DetectorEngine {
       this.#cursor = e.seq;
       if (this.#pending.length > MAX_PENDING) this.#pending.splice(0, this.#pending.length - MAX_PENDING);
       await this.#flush();
+      // node:sqlite is synchronous: awaited queries never let the event loop turn, so a
+      // batch would hold every HTTP request for its whole length. Yield between events.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return rows.length;
   }
