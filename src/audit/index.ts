@@ -1,7 +1,7 @@
 export { type Alert, AlertStore, alertIdFor, type NewAlert, type Severity } from './alert-store.ts';
 export { type AuditEvent, type AuditInput, AuditLog, type AuditQuery, type Executor, type Outcome, readNode, toEvent } from './audit-log.ts';
 export { AuditTree, type AuditTreeOptions } from './audit-tree.ts';
-export { eventLeafData, LEAF_FORMAT } from './canonical.ts';
+export { eventLeafData, eventLeafText, LEAF_FORMAT, leafFields, leafText } from './canonical.ts';
 export * from './detectors/index.ts';
 export * as merkle from './merkle.ts';
 export { DEFAULT_KEY_FILE, keyIdOf, loadSigningKey, publicKeyInfo, type SigningKey } from './signing-key.ts';
@@ -10,7 +10,6 @@ export { inTransaction, pendingAuditOf, type Work, withAudit } from './unit-of-w
 export {
   type DatabaseLog,
   eventLeafHash,
-  eventLeafText,
   FAILURE_KINDS,
   LogFrontier,
   readDatabaseLog,
