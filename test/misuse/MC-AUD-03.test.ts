@@ -14,7 +14,6 @@
 // node, and a node hash fed in with the real tree size fails the sn == 0 check.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
   consistencyProof,
@@ -27,38 +26,10 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../src/audit/merkle.ts';
+import { loadVectors } from '../conformance/vectors/load.ts';
 
 // ---------------------------------------------------------------------------------------
 // Vectors and trees.
-
-interface Vectors {
-  leaves: string[];
-  rootAfter: string[];
-  inclusion: { leaf: number; treeSize: number; path: string[] }[];
-  consistency: { first: number; second: number; proof: string[] }[];
-}
-
-const isHexList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string' && /^([0-9a-f]{2})*$/.test(s));
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-
-function loadVectors(): Vectors {
-  const raw: unknown = JSON.parse(readFileSync(new URL('../conformance/vectors/rfc6962-merkle.json', import.meta.url), 'utf8'));
-  assert.ok(isRecord(raw));
-  const { leaves, rootAfter, inclusion, consistency } = raw;
-  assert.ok(isHexList(leaves) && isHexList(rootAfter) && Array.isArray(inclusion) && Array.isArray(consistency));
-  return {
-    leaves,
-    rootAfter,
-    inclusion: inclusion.map((e: unknown) => {
-      assert.ok(isRecord(e) && typeof e.leaf === 'number' && typeof e.treeSize === 'number' && isHexList(e.path));
-      return { leaf: e.leaf, treeSize: e.treeSize, path: e.path };
-    }),
-    consistency: consistency.map((e: unknown) => {
-      assert.ok(isRecord(e) && typeof e.first === 'number' && typeof e.second === 'number' && isHexList(e.proof));
-      return { first: e.first, second: e.second, proof: e.proof };
-    }),
-  };
-}
 
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 
