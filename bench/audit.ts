@@ -18,6 +18,7 @@ import {
   AuditLog,
   AuditTree,
   eventLeafHash,
+  eventRow,
   keyIdOf,
   loadSigningKey,
   readDatabaseLog,
@@ -119,27 +120,6 @@ function userContext(): RequestContext {
   };
 }
 
-/** The row AuditLog.append stores for (ctx, input), with the baseline's own sequence number. */
-function plainRow(seq: number, ctx: RequestContext, input: AuditInput): AuditEventsTable {
-  const p = ctx.principal;
-  return {
-    seq,
-    time: ctx.now.toISOString(),
-    actor_id: p.kind === 'anonymous' ? null : p.id,
-    actor: p.kind === 'anonymous' ? null : p.username,
-    session_id: p.kind === 'user' ? p.sessionId : null,
-    ip: ctx.ip,
-    user_agent: ctx.userAgent,
-    action: input.action,
-    resource: input.resource ?? null,
-    project_id: input.projectId ?? null,
-    outcome: input.outcome,
-    reason: input.reason ?? null,
-    policy_version: input.policyVersion ?? null,
-    request_id: ctx.requestId,
-    details: JSON.stringify(input.details ?? {}),
-  };
-}
 
 /**
  * The baseline's table: a copy of audit_events as the migrations made it (columns, primary
@@ -207,7 +187,7 @@ async function appendPair(s: AuditSettings, db: Db, dataDir: string, serverVersi
   let plainSeq = 0;
   const appendOne = () => audit.record(userContext(), INPUTS[appended++ % INPUTS.length]!);
   const insertOne = () => {
-    const row = plainRow(plainSeq + 1, userContext(), INPUTS[plainSeq++ % INPUTS.length]!);
+    const row = eventRow(plainSeq + 1, userContext(), INPUTS[plainSeq++ % INPUTS.length]!);
     return plain.transaction().execute((tx) => tx.insertInto('bench_plain').values(row).execute());
   };
   const timed = async (count: number, one: () => Promise<unknown>): Promise<number> => {

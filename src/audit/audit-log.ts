@@ -97,24 +97,7 @@ export class AuditLog {
       const head = (await tx.executeQuery(headQuery)).rows[0];
       if (!head) throw new Error('the audit_head row is missing');
       const seq = Number(head.next_seq) - 1;
-      const p = ctx.principal;
-      const row: AuditEventsTable = {
-        seq,
-        time: ctx.now.toISOString(),
-        actor_id: p.kind === 'anonymous' ? null : p.id,
-        actor: p.kind === 'anonymous' ? null : p.username,
-        session_id: p.kind === 'user' ? p.sessionId : null,
-        ip: ctx.ip,
-        user_agent: ctx.userAgent,
-        action: input.action,
-        resource: input.resource ?? null,
-        project_id: input.projectId ?? null,
-        outcome: input.outcome,
-        reason: input.reason ?? null,
-        policy_version: input.policyVersion ?? null,
-        request_id: ctx.requestId,
-        details: JSON.stringify(input.details ?? {}),
-      };
+      const row = eventRow(seq, ctx, input);
       // Parameters in the column order of `row`, which is built the same way every time.
       await tx.executeQuery(compiledOnce(tx, 'event', () => tx.insertInto('audit_events').values(row).compile(), Object.values(row)));
       // The event becomes leaf seq-1 of the Merkle tree in the same transaction: the
@@ -157,6 +140,28 @@ export class AuditLog {
     const rows = await query.orderBy('seq', 'asc').limit(limit).execute();
     return rows.map(toEvent);
   }
+}
+
+/** The row an append stores for (ctx, input) at `seq`. */
+export function eventRow(seq: number, ctx: RequestContext, input: AuditInput): AuditEventsTable {
+  const p = ctx.principal;
+  return {
+    seq,
+    time: ctx.now.toISOString(),
+    actor_id: p.kind === 'anonymous' ? null : p.id,
+    actor: p.kind === 'anonymous' ? null : p.username,
+    session_id: p.kind === 'user' ? p.sessionId : null,
+    ip: ctx.ip,
+    user_agent: ctx.userAgent,
+    action: input.action,
+    resource: input.resource ?? null,
+    project_id: input.projectId ?? null,
+    outcome: input.outcome,
+    reason: input.reason ?? null,
+    policy_version: input.policyVersion ?? null,
+    request_id: ctx.requestId,
+    details: JSON.stringify(input.details ?? {}),
+  };
 }
 
 export function toEvent(r: AuditEventsTable): AuditEvent {

@@ -1,5 +1,5 @@
 export { type Alert, AlertStore, alertIdFor, type NewAlert, type Severity } from './alert-store.ts';
-export { type AuditEvent, type AuditInput, AuditLog, type AuditQuery, type Executor, type Outcome, readNode, toEvent } from './audit-log.ts';
+export { type AuditEvent, type AuditInput, AuditLog, type AuditQuery, type Executor, eventRow, type Outcome, readNode, toEvent } from './audit-log.ts';
 export { AuditTree, type AuditTreeOptions } from './audit-tree.ts';
 export { eventLeafData, eventLeafText, LEAF_FORMAT, leafFields, leafText } from './canonical.ts';
 export * from './detectors/index.ts';
