@@ -537,3 +537,16 @@ test('pull.integrity: a hostile server cannot plant bad bytes or escape --out', 
     await new Promise<void>((done) => hostile.close(() => done()));
   }
 });
+
+test('a reader that closes the pipe early (modelkeep … | head) ends the command quietly', async () => {
+  const child = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MODELKEEP_CONFIG_DIR: tmpdir() } });
+  // Close our end before the child has written anything: its first write meets EPIPE.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((done) => child.on('close', (c) => done(c)));
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|Error|at /);
+});
