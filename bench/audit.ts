@@ -113,7 +113,7 @@ const BENCH_USER = { id: newId('usr'), username: 'bench-user', sessionId: newId(
 function userContext(): RequestContext {
   return {
     requestId: newId('req'),
-    principal: { kind: 'user', id: BENCH_USER.id, username: BENCH_USER.username, sessionId: BENCH_USER.sessionId, amr: ['pwd'], authTime: AUTH_TIME },
+    principal: { kind: 'user', id: BENCH_USER.id, username: BENCH_USER.username, sessionId: BENCH_USER.sessionId, amr: ['pwd'], authTime: AUTH_TIME, mfaAt: null, authMethod: 'session', scopes: null },
     ip: '127.0.0.1',
     userAgent: 'modelkeep-bench/1',
     now: new Date(),

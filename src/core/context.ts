@@ -1,14 +1,36 @@
 // The request context every domain service method receives first.
 
+export type AuthMethod = 'session' | 'access-token' | 'api-key' | 'service-token';
+
 export type Principal =
   | {
       kind: 'user';
       id: string;
       username: string;
       sessionId: string | null;
-      /** Authentication methods references (RFC 8176), e.g. ['pwd']. */
+      /** Authentication methods references (RFC 8176), e.g. ['pwd'], ['pwd','otp'], ['hwk']. */
       amr: readonly string[];
       authTime: Date;
+      /** When a second factor (or a passkey) last succeeded in this session; null if never. */
+      mfaAt: Date | null;
+      /** How this request authenticated. */
+      authMethod: AuthMethod;
+      /** Scopes the credential is limited to (access token, API key); null = unscoped console session. */
+      scopes: readonly string[] | null;
+      /** Project an API key is pinned to, if any. */
+      projectId?: string | null;
+    }
+  /** A service account authenticated with client_credentials. */
+  | {
+      kind: 'service';
+      id: string;
+      username: string;
+      sessionId: null;
+      amr: readonly string[];
+      authTime: Date;
+      mfaAt: null;
+      authMethod: 'service-token';
+      scopes: readonly string[] | null;
     }
   /** A local operator with file-system access to the data directory (offline bootstrap). */
   | { kind: 'operator'; id: 'operator'; username: 'operator' }

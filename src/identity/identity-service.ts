@@ -99,7 +99,7 @@ export class IdentityService {
     const csrfToken = newSecret();
     const sessionId = newId('ses');
     const expiresAt = new Date(now.getTime() + this.#cfg.absoluteHours * 3600_000);
-    const principal: Principal = { kind: 'user', id: row.id, username: row.username, sessionId, amr: ['pwd'], authTime: now };
+    const principal: Principal = { kind: 'user', id: row.id, username: row.username, sessionId, amr: ['pwd'], authTime: now, mfaAt: null, authMethod: 'session', scopes: null };
     const sctx: RequestContext = { ...ctx, principal };
     await this.#db.transaction().execute(async (tx) => {
       // A fresh random id at every login: a session id planted before login is worthless (fixation).
@@ -141,7 +141,7 @@ export class IdentityService {
       const ctx: RequestContext = {
         ...meta,
         now,
-        principal: { kind: 'user', id: s.user_id, username: s.username, sessionId: s.id, amr: JSON.parse(s.amr) as string[], authTime: new Date(s.auth_time) },
+        principal: { kind: 'user', id: s.user_id, username: s.username, sessionId: s.id, amr: JSON.parse(s.amr) as string[], authTime: new Date(s.auth_time), mfaAt: null, authMethod: 'session', scopes: null },
       };
       await this.#db.transaction().execute(async (tx) => {
         if (await this.#sessions.revoke(tx, s.id, now, expired)) {
@@ -159,6 +159,9 @@ export class IdentityService {
         sessionId: s.id,
         amr: JSON.parse(s.amr) as string[],
         authTime: new Date(s.auth_time),
+        mfaAt: null,
+        authMethod: 'session',
+        scopes: null,
       },
       sessionId: s.id,
       csrfHash: s.csrf_hash,

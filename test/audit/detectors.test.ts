@@ -327,7 +327,7 @@ for (const backend of BACKENDS) {
       const u = await services().db.kysely.selectFrom('users').select(['id', 'username']).where('username', '=', 'hoarder').executeTakeFirstOrThrow();
       const ctx = (): RequestContext => ({
         requestId: 'req_detector_test',
-        principal: { kind: 'user', id: u.id, username: u.username, sessionId: null, amr: ['pwd'], authTime: clock.now() },
+        principal: { kind: 'user', id: u.id, username: u.username, sessionId: null, amr: ['pwd'], authTime: clock.now(), mfaAt: null, authMethod: 'session', scopes: null },
         ip: null,
         userAgent: null,
         now: clock.now(),
