@@ -21,6 +21,14 @@ export const ENVIRONMENTS = ['dev', 'staging', 'production'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 export type Sensitivity = 'internal' | 'restricted';
 
+/**
+ * Scopes a token or API key may carry. Each caps a group of actions (policies/schema.cedarschema:
+ * every action is `in` one `scope:*` group); a credential without a scope can never perform the
+ * actions of that group, whatever the roles of its owner.
+ */
+export const SCOPES = ['read', 'download', 'write', 'release', 'trigger', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
 export type Action =
   | 'project:create'
   | 'project:read'

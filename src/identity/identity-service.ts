@@ -94,21 +94,29 @@ export class IdentityService {
       });
       throw new ModelkeepError('invalid_credentials', 'invalid username or password');
     }
+    return this.issueSession(ctx, { id: row.id, username: row.username }, ['pwd'], null);
+  }
+
+  /**
+   * Starts a new session for a user who has just proven who they are (password, second
+   * factor, passkey). A fresh random id every time: an id planted before login is worthless
+   * (fixation). `mfaAt` is when a second factor (or passkey) succeeded, if it did.
+   */
+  async issueSession(ctx: RequestContext, user: { id: string; username: string }, amr: readonly string[], mfaAt: Date | null): Promise<LoginResult> {
     const now = ctx.now;
     const token = newSecret();
     const csrfToken = newSecret();
     const sessionId = newId('ses');
     const expiresAt = new Date(now.getTime() + this.#cfg.absoluteHours * 3600_000);
-    const principal: Principal = { kind: 'user', id: row.id, username: row.username, sessionId, amr: ['pwd'], authTime: now, mfaAt: null, authMethod: 'session', scopes: null };
+    const principal: Principal = { kind: 'user', id: user.id, username: user.username, sessionId, amr, authTime: now, mfaAt, authMethod: 'session', scopes: null };
     const sctx: RequestContext = { ...ctx, principal };
     await this.#db.transaction().execute(async (tx) => {
-      // A fresh random id at every login: a session id planted before login is worthless (fixation).
       await this.#sessions.insert(tx, {
         id: sessionId,
         token_hash: sha256Hex(token),
         csrf_hash: sha256Hex(csrfToken),
-        user_id: row.id,
-        amr: JSON.stringify(['pwd']),
+        user_id: user.id,
+        amr: JSON.stringify(amr),
         auth_time: now.toISOString(),
         created_at: now.toISOString(),
         last_seen_at: now.toISOString(),
@@ -117,8 +125,9 @@ export class IdentityService {
         user_agent: ctx.userAgent?.slice(0, 512) ?? null,
         revoked_at: null,
         revoked_reason: null,
+        mfa_at: mfaAt?.toISOString() ?? null,
       });
-      await this.#audit.append(tx, sctx, { action: 'auth.login', outcome: 'success', resource: `user:${row.username}`, details: { amr: ['pwd'] } });
+      await this.#audit.append(tx, sctx, { action: 'auth.login', outcome: 'success', resource: `user:${user.username}`, details: { amr: [...amr] } });
     });
     return { token, csrfToken, sessionId, expiresAt };
   }
@@ -141,7 +150,7 @@ export class IdentityService {
       const ctx: RequestContext = {
         ...meta,
         now,
-        principal: { kind: 'user', id: s.user_id, username: s.username, sessionId: s.id, amr: JSON.parse(s.amr) as string[], authTime: new Date(s.auth_time), mfaAt: null, authMethod: 'session', scopes: null },
+        principal: { kind: 'user', id: s.user_id, username: s.username, sessionId: s.id, amr: JSON.parse(s.amr) as string[], authTime: new Date(s.auth_time), mfaAt: s.mfa_at ? new Date(s.mfa_at) : null, authMethod: 'session', scopes: null },
       };
       await this.#db.transaction().execute(async (tx) => {
         if (await this.#sessions.revoke(tx, s.id, now, expired)) {
@@ -159,7 +168,7 @@ export class IdentityService {
         sessionId: s.id,
         amr: JSON.parse(s.amr) as string[],
         authTime: new Date(s.auth_time),
-        mfaAt: null,
+        mfaAt: s.mfa_at ? new Date(s.mfa_at) : null,
         authMethod: 'session',
         scopes: null,
       },

@@ -194,6 +194,29 @@ export const migrations: readonly Migration[] = [
       await db.schema.createIndex('audit_alerts_created').on('audit_alerts').column('created_at').execute();
     },
   },
+  {
+    id: '0003-identity-base',
+    async up(kdb) {
+      const db = kdb as AnyDb;
+      // When a second factor last succeeded in the session: step-up is judged against it.
+      await db.schema.alterTable('sessions').addColumn('mfa_at', 'text').execute();
+      // Machine identities: they hold role bindings like users and authenticate with
+      // client_credentials; only the hash of the client secret is kept.
+      await db.schema
+        .createTable('service_accounts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('project_id', 'text', (c) => c.references('projects.id'))
+        .addColumn('client_id', 'text', (c) => c.notNull().unique())
+        .addColumn('secret_hash', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('disabled_at', 'text')
+        .execute();
+    },
+  },
 ];
 
 export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {

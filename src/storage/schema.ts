@@ -26,6 +26,24 @@ export interface SessionsTable {
   user_agent: string | null;
   revoked_at: string | null;
   revoked_reason: string | null;
+  /** When a second factor last succeeded in this session (step-up freshness). */
+  mfa_at: string | null;
+}
+
+export interface ServiceAccountsTable {
+  id: string;
+  name: string;
+  /** The project the account belongs to (null: platform-level). */
+  project_id: string | null;
+  client_id: string;
+  /** Hash of the client secret; the secret itself is shown once. */
+  secret_hash: string;
+  /** JSON array of the scopes its tokens may carry. */
+  scopes: string;
+  status: 'active' | 'disabled';
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
 }
 
 export interface RoleBindingsTable {
@@ -167,6 +185,7 @@ export interface MigrationsTable {
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
+  service_accounts: ServiceAccountsTable;
   role_bindings: RoleBindingsTable;
   projects: ProjectsTable;
   models: ModelsTable;

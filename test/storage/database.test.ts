@@ -27,6 +27,7 @@ const TABLES = [
   'pipeline_runs',
   'projects',
   'role_bindings',
+  'service_accounts',
   'sessions',
   'users',
 ];
