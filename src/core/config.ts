@@ -204,6 +204,29 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * WebAuthn relying party (passkeys). Unset values are derived when the server listens:
+     * on loopback rpId 'localhost' and origin http(s)://localhost:PORT; elsewhere rpId = host
+     * and origin https://host[:PORT]. Behind a proxy, set both explicitly.
+     */
+    webauthn: z
+      .object({
+        /** A registrable domain (no scheme, no port); browsers reject IP addresses. */
+        rpId: z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(/^[a-z0-9.-]+$/, 'a lowercase domain name without scheme or port')
+          .optional(),
+        rpName: z.string().min(1).max(64).default('Modelkeep'),
+        /** Exact origins (scheme://host[:port]) the console is served from. */
+        origins: z
+          .array(z.string().regex(/^https?:\/\/[^/\s?#]+$/, 'an origin such as https://models.example.com'))
+          .min(1)
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     detectors: detectorsSchema.prefault({}),
     alerts: alertsSchema.prefault({}),
     metrics: metricsSchema.prefault({}),
