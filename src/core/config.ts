@@ -129,6 +129,10 @@ const detectorsSchema = z
       .object({ enabled: z.boolean().default(true), severity: SEVERITY.default('high'), action: z.string().min(1).default('governance.break_glass') })
       .strict()
       .prefault({}),
+    passkeyClone: z
+      .object({ enabled: z.boolean().default(true), severity: SEVERITY.default('high'), action: z.string().min(1).default('auth.passkey_clone_suspected') })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
