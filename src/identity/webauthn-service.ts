@@ -109,15 +109,7 @@ export class WebAuthnService {
 
   /** Settles the relying party once the listening address is known (defaults need the port). */
   listening(addr: { host: string; port: number; tls: boolean }): void {
-    if (this.#rp) return;
-    const scheme = addr.tls ? 'https' : 'http';
-    const loopback = LOOPBACK.has(addr.host);
-    // Browsers refuse IP addresses as RP ID: on loopback the console must be opened as localhost.
-    const rpId = this.#cfg.rpId ?? (loopback ? 'localhost' : addr.host);
-    if (/^[0-9.]+$/.test(rpId) || rpId.includes(':')) return; // no usable RP ID: passkeys stay unavailable
-    const defaultPort = (scheme === 'https' && addr.port === 443) || (scheme === 'http' && addr.port === 80);
-    const origins = this.#cfg.origins ?? [`${loopback ? scheme : 'https'}://${rpId}${defaultPort ? '' : `:${addr.port}`}`];
-    this.#rp = { rpId, rpName: this.#cfg.rpName, origins: [...origins] };
+    this.#rp ??= resolveRelyingParty(this.#cfg, addr);
   }
 
   get relyingParty(): RelyingParty {
@@ -416,6 +408,22 @@ export class WebAuthnService {
   #decoyCredentialId(username: string): string {
     return createHmac('sha256', this.#decoyKey).update(username).digest('base64url');
   }
+}
+
+/**
+ * The relying party from configuration, with defaults from the bound address: on loopback
+ * rpId 'localhost' and origin http(s)://localhost:PORT; elsewhere rpId = host and origin
+ * https://host[:PORT]. Null when no usable RP ID results (an IP address: browsers refuse it).
+ */
+export function resolveRelyingParty(cfg: WebAuthnConfig, addr: { host: string; port: number; tls: boolean }): RelyingParty | null {
+  const scheme = addr.tls ? 'https' : 'http';
+  const loopback = LOOPBACK.has(addr.host);
+  const rpId = cfg.rpId ?? (loopback ? 'localhost' : addr.host.toLowerCase());
+  if (/^[0-9.]+$/.test(rpId) || rpId.includes(':')) return null;
+  const originScheme = loopback ? scheme : 'https';
+  const defaultPort = addr.port === (originScheme === 'https' ? 443 : 80);
+  const origins = cfg.origins ?? [`${originScheme}://${rpId}${defaultPort ? '' : `:${addr.port}`}`];
+  return { rpId, rpName: cfg.rpName, origins: [...origins] };
 }
 
 function consoleUser(ctx: RequestContext): UserPrincipal & { sessionId: string } {

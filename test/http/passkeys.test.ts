@@ -155,6 +155,34 @@ for (const backend of BACKENDS) {
       assert.ok((await audit('auth.step_up')).some((e) => e.actor === 'release-manager' && e.outcome === 'success'));
     });
 
+    test('as a second factor (the seam for the pending password login): bound to the user and the pending login', async () => {
+      const svc = w.server.services.webauthn;
+      const users = w.server.services.identity.users;
+      const owner = await w.client('auditor');
+      const { credential } = await enrollPasskey(owner, auth, 'second factor');
+      const other = await enrollPasskey(await w.client('outsider'), auth, 'not yours');
+      const auditor = await users.byUsername('auditor');
+      assert.ok(auditor);
+      const ctx = () => ({ requestId: `req_test_${Math.random()}`, principal: { kind: 'anonymous' as const }, ip: null, userAgent: null, now: clock.now() });
+      const code = async (p: Promise<unknown>) => {
+        try {
+          await p;
+          return 'ok';
+        } catch (err) {
+          return (err as { code?: string }).code ?? String(err);
+        }
+      };
+      // UP without UV is enough here: the password was the other factor.
+      const o1 = await svc.secondFactorOptions(ctx(), auditor.id, 'pending-1');
+      assert.equal(await code(svc.verifyUserAssertion(ctx(), auditor.id, auth.get(o1, credential, { flags: 0x01 }), 'pending-1')), 'ok');
+      // Another pending login's challenge, another user's passkey, a spent challenge: refused.
+      const o2 = await svc.secondFactorOptions(ctx(), auditor.id, 'pending-2');
+      assert.equal(await code(svc.verifyUserAssertion(ctx(), auditor.id, auth.get(o2, credential), 'pending-3')), 'invalid_credentials');
+      const o3 = await svc.secondFactorOptions(ctx(), auditor.id, 'pending-4');
+      assert.equal(await code(svc.verifyUserAssertion(ctx(), auditor.id, auth.get(o3, other.credential), 'pending-4')), 'invalid_credentials');
+      assert.equal(await code(svc.verifyUserAssertion(ctx(), auditor.id, auth.get(o1, credential), 'pending-1')), 'invalid_credentials');
+    });
+
     test('removing a passkey needs a fresh MFA, and only the owner can remove it', async () => {
       const c = await w.client('project-admin');
       const { res, credential } = await enrollPasskey(c, auth, 'old key');
