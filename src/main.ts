@@ -20,7 +20,7 @@ import type { Clock, Config, ConfigInput, RequestContext } from './core/index.ts
 import { newId, parseConfig, systemClock } from './core/index.ts';
 import { DeployService } from './deploy/index.ts';
 import { buildApp } from './http/index.ts';
-import { IdentityService } from './identity/index.ts';
+import { IdentityService, WebAuthnService } from './identity/index.ts';
 import { PipelineService } from './pipelines/index.ts';
 import { AccessService, AlertReader, AuditReader, projectNames, RegistryService } from './registry/index.ts';
 import { type Db, FsBlobStore, InProcessEventBus, openDatabase } from './storage/index.ts';
@@ -36,6 +36,7 @@ export interface Services {
   alerts: AlertStore;
   guard: Guard;
   identity: IdentityService;
+  webauthn: WebAuthnService;
   registry: RegistryService;
   access: AccessService;
   auditReader: AuditReader;
@@ -70,6 +71,7 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
   });
   const guard = new Guard(k, audit);
   const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus });
+  const webauthn = new WebAuthnService({ db: k, audit, identity, config: config.webauthn });
   const registry = new RegistryService({ db: k, audit, guard, blobs, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
   const lookup = registry.lookup;
   const access = new AccessService({ db: k, audit, guard, identity, lookup });
@@ -106,6 +108,7 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     alerts,
     guard,
     identity,
+    webauthn,
     registry,
     access,
     auditReader,
@@ -156,6 +159,8 @@ export async function startServer(input: ConfigInput, opts: { clock?: Clock } = 
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  // WebAuthn's default origin needs the port actually bound (port 0 in tests).
+  services.webauthn.listening({ host: config.host, port, tls: config.tls !== undefined });
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
   let closing: Promise<void> | null = null;

@@ -129,6 +129,10 @@ const detectorsSchema = z
       .object({ enabled: z.boolean().default(true), severity: SEVERITY.default('high'), action: z.string().min(1).default('governance.break_glass') })
       .strict()
       .prefault({}),
+    passkeyClone: z
+      .object({ enabled: z.boolean().default(true), severity: SEVERITY.default('high'), action: z.string().min(1).default('auth.passkey_clone_suspected') })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -201,6 +205,29 @@ export const configSchema = z
         witnessDirs: z.array(z.string().min(1)).default([]),
         /** Webhooks that receive every tree head, signed with HMAC-SHA256. */
         witnessWebhooks: z.array(z.object({ url: z.string().url(), secret: z.string().min(16) }).strict()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * WebAuthn relying party (passkeys). Unset values are derived when the server listens:
+     * on loopback rpId 'localhost' and origin http(s)://localhost:PORT; elsewhere rpId = host
+     * and origin https://host[:PORT]. Behind a proxy, set both explicitly.
+     */
+    webauthn: z
+      .object({
+        /** A registrable domain (no scheme, no port); browsers reject IP addresses. */
+        rpId: z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(/^[a-z0-9.-]+$/, 'a lowercase domain name without scheme or port')
+          .optional(),
+        rpName: z.string().min(1).max(64).default('Modelkeep'),
+        /** Exact origins (scheme://host[:port]) the console is served from. */
+        origins: z
+          .array(z.string().regex(/^https?:\/\/[^/\s?#]+$/, 'an origin such as https://models.example.com'))
+          .min(1)
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -8,7 +8,7 @@ import type { AlertStore, AuditTree, MetricsExporter } from '../audit/index.ts';
 import type { Clock, Config } from '../core/index.ts';
 import { ModelkeepError, newSecret } from '../core/index.ts';
 import type { DeployService } from '../deploy/index.ts';
-import type { IdentityService } from '../identity/index.ts';
+import type { IdentityService, WebAuthnService } from '../identity/index.ts';
 import type { PipelineService } from '../pipelines/index.ts';
 import type { AccessService, AlertReader, AuditReader, RegistryService } from '../registry/index.ts';
 import type { Db } from '../storage/index.ts';
@@ -22,6 +22,7 @@ import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { registryRoutes } from './routes/registry.ts';
+import { webauthnRoutes } from './routes/webauthn.ts';
 
 export interface AppServices {
   db: Db;
@@ -29,6 +30,7 @@ export interface AppServices {
   alerts: AlertStore;
   clock: Clock;
   identity: IdentityService;
+  webauthn: WebAuthnService;
   registry: RegistryService;
   access: AccessService;
   auditReader: AuditReader;
@@ -115,6 +117,7 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
   registerAuthn(app, services.identity, cookie);
   const { clock } = services;
   authRoutes(app, { identity: services.identity, access: services.access, cookie, clock });
+  webauthnRoutes(app, { webauthn: services.webauthn, cookie, clock });
   adminRoutes(app, { identity: services.identity, clock });
   registryRoutes(app, { registry: services.registry, access: services.access, clock });
   artifactRoutes(app, {

@@ -132,6 +132,52 @@ export class IdentityService {
     return { token, csrfToken, sessionId, expiresAt };
   }
 
+  /**
+   * Step-up: a second factor just succeeded inside a signed-in session. The session is
+   * replaced by a new one (fresh id, cookie and CSRF token: an id captured before the
+   * step-up is worthless) that records the factor in amr and now as mfa_at. The absolute
+   * lifetime and authTime carry over: a step-up never extends a session.
+   */
+  async stepUp(ctx: RequestContext, sessionId: string, method: 'hwk' | 'otp'): Promise<LoginResult> {
+    const p = ctx.principal;
+    if (p.kind !== 'user' || p.sessionId !== sessionId) throw new ModelkeepError('unauthenticated', 'authentication required');
+    const now = ctx.now;
+    const token = newSecret();
+    const csrfToken = newSecret();
+    const newSessionId = newId('ses');
+    const result = await this.#db.transaction().execute(async (tx) => {
+      const old = await this.#sessions.byId(sessionId, tx);
+      if (!old || old.revoked_at !== null || old.user_id !== p.id) throw new ModelkeepError('unauthenticated', 'authentication required');
+      // Revoke first: two concurrent step-ups of one session cannot both mint a successor.
+      if (!(await this.#sessions.revoke(tx, sessionId, now, 'step-up'))) throw new ModelkeepError('unauthenticated', 'authentication required');
+      const amr = [...new Set([...(JSON.parse(old.amr) as string[]), method, 'mfa'])];
+      await this.#sessions.insert(tx, {
+        ...old,
+        id: newSessionId,
+        token_hash: sha256Hex(token),
+        csrf_hash: sha256Hex(csrfToken),
+        amr: JSON.stringify(amr),
+        created_at: now.toISOString(),
+        last_seen_at: now.toISOString(),
+        ip: ctx.ip,
+        user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+        revoked_at: null,
+        revoked_reason: null,
+        mfa_at: now.toISOString(),
+      });
+      const sctx: RequestContext = { ...ctx, principal: { ...p, sessionId: newSessionId, amr, mfaAt: now } };
+      await this.#audit.append(tx, sctx, {
+        action: 'auth.step_up',
+        outcome: 'success',
+        resource: `user:${p.username}`,
+        details: { method, amr, previousSession: sessionId },
+      });
+      return { token, csrfToken, sessionId: newSessionId, expiresAt: new Date(old.expires_at) };
+    });
+    this.#bus.publish({ type: 'session.revoked', sessionId });
+    return result;
+  }
+
   /** Resolves a session cookie to a principal, or null when it is unknown, revoked, expired or idle. */
   async authenticateSession(token: string, meta: { requestId: string; ip: string | null; userAgent: string | null }): Promise<AuthenticatedSession | null> {
     if (token.length === 0 || token.length > 128) return null;

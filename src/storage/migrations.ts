@@ -217,6 +217,41 @@ export const migrations: readonly Migration[] = [
         .execute();
     },
   },
+  {
+    id: '0007-webauthn',
+    async up(kdb) {
+      const db = kdb as AnyDb;
+      // Passkeys. credential_id is unique across every account: one authenticator
+      // credential can never be bound to two users (MC-AUTHN-06).
+      await db.schema
+        .createTable('webauthn_credentials')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('credential_id', 'text', (c) => c.notNull().unique())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('counter', 'bigint', (c) => c.notNull())
+        .addColumn('transports', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('aaguid', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .execute();
+      await db.schema.createIndex('webauthn_credentials_user').on('webauthn_credentials').column('user_id').execute();
+      // Challenges live server-side (only their hash), are spent on first use and expire fast.
+      await db.schema
+        .createTable('webauthn_challenges')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('challenge_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('ceremony', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('binding', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('used_at', 'text')
+        .execute();
+      await db.schema.createIndex('webauthn_challenges_expires').on('webauthn_challenges').column('expires_at').execute();
+    },
+  },
 ];
 
 export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {

@@ -177,6 +177,38 @@ export interface AuditAlertsTable {
   acknowledged_by: string | null;
 }
 
+/** A WebAuthn passkey. Only public material: the private key never leaves the authenticator. */
+export interface WebauthnCredentialsTable {
+  id: string;
+  user_id: string;
+  /** base64url credential id; unique across all users. */
+  credential_id: string;
+  /** base64url COSE public key. */
+  public_key: string;
+  /** Last signature counter seen (0: the authenticator keeps none). */
+  counter: number;
+  /** JSON array of transport hints. */
+  transports: string;
+  name: string;
+  aaguid: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** An outstanding WebAuthn challenge: single use, short-lived, bound to a ceremony and a user or session. */
+export interface WebauthnChallengesTable {
+  id: string;
+  /** Hex SHA-256 of the base64url challenge. */
+  challenge_hash: string;
+  ceremony: 'register' | 'login' | 'step-up' | 'second-factor';
+  user_id: string | null;
+  /** The session (or pending-login token hash) the ceremony belongs to. */
+  binding: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
 export interface MigrationsTable {
   id: string;
   applied_at: string;
@@ -186,6 +218,8 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   service_accounts: ServiceAccountsTable;
+  webauthn_credentials: WebauthnCredentialsTable;
+  webauthn_challenges: WebauthnChallengesTable;
   role_bindings: RoleBindingsTable;
   projects: ProjectsTable;
   models: ModelsTable;

@@ -30,6 +30,8 @@ const TABLES = [
   'service_accounts',
   'sessions',
   'users',
+  'webauthn_challenges',
+  'webauthn_credentials',
 ];
 
 /** A fresh, empty store: a SQLite data dir or a new PostgreSQL database. */

@@ -57,6 +57,16 @@ export function refreshReuseRule(cfg: CriticalActionConfig): CriticalActionRule 
   );
 }
 
+/** A passkey's signature counter went back: two copies of its private key may exist. */
+export function passkeyCloneRule(cfg: CriticalActionConfig): CriticalActionRule {
+  return new CriticalActionRule(
+    'passkey-clone-suspected',
+    cfg,
+    (e) => `a passkey of ${e.resource ?? who(e)} presented a signature counter that did not increase${e.ip ? ` from ${e.ip}` : ''}: the authenticator may be cloned`,
+    (e) => (typeof e.details.passkeyId === 'string' ? `passkey:${e.details.passkeyId}` : `seq:${e.seq}`),
+  );
+}
+
 export function breakGlassRule(cfg: CriticalActionConfig): CriticalActionRule {
   return new CriticalActionRule('break-glass', cfg, (e) => `${who(e)} used break-glass access${e.resource ? ` to ${e.resource}` : ''}: review required`);
 }

@@ -12,7 +12,7 @@ import type { Clock } from '../../core/index.ts';
 import type { Database } from '../../storage/index.ts';
 import type { Alert, AlertStore } from '../alert-store.ts';
 import { type AuditEvent, toEvent } from '../audit-log.ts';
-import { breakGlassRule, refreshReuseRule } from './critical-actions.ts';
+import { breakGlassRule, passkeyCloneRule, refreshReuseRule } from './critical-actions.ts';
 import type { LocationResolver } from './location.ts';
 import { LocationRules } from './location-rules.ts';
 import { OffHoursRule } from './off-hours.ts';
@@ -64,6 +64,7 @@ export class DetectorEngine {
       new DenialBurstRule(c.denialBurst),
       refreshReuseRule(c.refreshReuse),
       breakGlassRule(c.breakGlass),
+      passkeyCloneRule(c.passkeyClone),
     ];
   }
 
