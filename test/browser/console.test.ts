@@ -298,6 +298,11 @@ describe('web console in Chromium', () => {
     await page.goto('/#/alerts');
     await page.getByRole('heading', { name: 'Alerts' }).waitFor();
     await shot(page, 'alerts');
+    // The verification link `modelkeep login` prints opens the device page with the code filled in.
+    await page.goto('/device?user_code=WDJB-MJHT');
+    assert.equal(await page.getByTestId('user-code').inputValue(), 'WDJB-MJHT');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.getByTestId('unavailable').waitFor();
     assert.deepEqual(problems, []);
     await context.close();
   });

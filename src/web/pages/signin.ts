@@ -5,7 +5,8 @@ import { append, field, h, status } from '../dom.ts';
 /** Sign-in: password, then a second factor when the account has one. Errors never say which part was wrong. */
 export async function renderSignIn(main: HTMLElement, query: URLSearchParams, go: (hash: string) => void): Promise<void> {
   const next = query.get('next') ?? '/projects';
-  const safeNext = /^\/[a-z0-9/_.@-]*$/i.test(next) ? next : '/projects';
+  // Only a path inside this page's hash routes (never another origin).
+  const safeNext = /^\/[A-Za-z0-9/_.@%?=&-]*$/.test(next) ? next : '/projects';
   const msg = status();
   if (state.endedMessage) msg.set('info', state.endedMessage);
   state.endedMessage = null;
