@@ -18,8 +18,14 @@ function step(name: string, cmd: string, argv: string[]): void {
 
 if (pick.length === 0) {
   step('typecheck', process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']);
+  // The console has its own DOM-typed project (src/web/tsconfig.json).
+  step('typecheck console', process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'src/web']);
   step('lint', process.execPath, ['node_modules/@biomejs/biome/bin/biome', 'check', '.']);
 }
+
+// The console is served from dist/web: build it when missing or older than src/web
+// (a no-op otherwise). The browser tests and the route table test need it.
+if (!unitOnly) step('console build', process.execPath, ['--experimental-strip-types', '--disable-warning=ExperimentalWarning', 'scripts/build-web.ts', '--if-stale']);
 
 const patterns = unitOnly ? ['src/**/*.test.ts'] : ['src/**/*.test.ts', 'test/**/*.test.ts'];
 const files = pick.length > 0 ? pick : patterns.flatMap((p) => globSync(p)).sort();

@@ -20,6 +20,7 @@ import { alertRoutes } from './routes/alerts.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
+import { consoleRoutes, DEFAULT_WEB_DIR } from './routes/console.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { webauthnRoutes } from './routes/webauthn.ts';
@@ -128,5 +129,6 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
   operationsRoutes(app, { deploy: services.deploy, pipelines: services.pipelines, auditReader: services.auditReader, clock });
   auditRoutes(app, { auditReader: services.auditReader, tree: services.auditTree, clock });
   alertRoutes(app, { alertReader: services.alertReader, metrics: services.metrics, clock });
+  consoleRoutes(app, { dir: DEFAULT_WEB_DIR });
   return app;
 }

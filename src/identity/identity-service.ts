@@ -1,5 +1,6 @@
 // Local accounts and console sessions: the thin identity layer of the walking skeleton.
 // MFA, tokens and API keys deepen this module without changing its callers.
+import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type AuditLog, inTransaction, type Work } from '../audit/index.ts';
 import type { Authorizer, Clock, Principal, RequestContext } from '../core/index.ts';
@@ -43,6 +44,15 @@ export interface SessionView {
   userAgent: string | null;
   authTime: string;
   amr: string[];
+}
+
+/**
+ * A session's CSRF token, derived from its cookie secret (HMAC-SHA256 keyed by it), so the
+ * console can ask for it again after a reload (GET /v1/auth/csrf) without the server
+ * storing it: only the hash is stored, and only a holder of the HttpOnly cookie can obtain it.
+ */
+export function csrfTokenFor(sessionToken: string): string {
+  return createHmac('sha256', sessionToken).update('modelkeep-csrf/1').digest('base64url');
 }
 
 export function validateUsername(value: unknown): string {
@@ -105,7 +115,7 @@ export class IdentityService {
   async issueSession(ctx: RequestContext, user: { id: string; username: string }, amr: readonly string[], mfaAt: Date | null): Promise<LoginResult> {
     const now = ctx.now;
     const token = newSecret();
-    const csrfToken = newSecret();
+    const csrfToken = csrfTokenFor(token);
     const sessionId = newId('ses');
     const expiresAt = new Date(now.getTime() + this.#cfg.absoluteHours * 3600_000);
     const principal: Principal = { kind: 'user', id: user.id, username: user.username, sessionId, amr, authTime: now, mfaAt, authMethod: 'session', scopes: null };

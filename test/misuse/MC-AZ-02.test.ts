@@ -40,6 +40,14 @@ interface Case {
 }
 
 const M_INT = '/v1/projects/fraud/models/m-int';
+
+/** A built console script (npm test builds the console before the tests run). */
+function consoleAsset(): string {
+  const dir = join(import.meta.dirname, '..', '..', 'dist', 'web', 'assets');
+  const name = readdirSync(dir).find((f) => f.endsWith('.js'));
+  assert.ok(name, 'the console is not built: run npm run build:web');
+  return name;
+}
 const M_RES = '/v1/projects/fraud/models/m-res';
 
 /** Routes as registered in the source: `METHOD /path`. */
@@ -107,6 +115,7 @@ for (const backend of BACKENDS) {
         prepare: async () => ({ path: '/v1/auth/login', body: { username: 'viewer', password: 'a long test password 1' } }),
       },
       { route: 'POST /v1/auth/logout', what: 'logout', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', freshSession: true, prepare: async () => ({ path: '/v1/auth/logout' }) },
+      { route: 'GET /v1/auth/csrf', what: 'CSRF token of this console session', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/auth/csrf' }) },
       { route: 'GET /v1/me', what: 'me', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me' }) },
       // ---- webauthn.ts (each user acts on their own passkeys and session; the ceremonies
       // themselves are tested in test/http/passkeys.test.ts and MC-AUTHN-05/06)
@@ -385,6 +394,10 @@ for (const backend of BACKENDS) {
       },
       // Not a guard route: a scraper's bearer token (metrics.token) opens it, and without one
       // configured it does not exist for anyone (test/audit/detectors.test.ts covers the token).
+      // ---- console.ts: the console's static files are public (they hold no data; the API checks every call).
+      { route: 'GET /', what: 'console page', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: '/' }) },
+      { route: 'GET /device', what: 'console device-approval page', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: '/device' }) },
+      { route: 'GET /assets/*', what: 'console asset', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: `/assets/${consoleAsset()}` }) },
       { route: 'GET /metrics', what: 'Prometheus metrics, unconfigured', allow: WHO, ok: 404, scope: 'platform', prepare: async () => ({ path: '/metrics' }) },
     ];
 

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../../core/index.ts';
+import { ModelkeepError } from '../../core/index.ts';
 import type { IdentityService } from '../../identity/index.ts';
+import { csrfTokenFor } from '../../identity/index.ts';
 import type { AccessService } from '../../registry/index.ts';
-import { type CookieSettings, clearSessionCookie, setSessionCookie } from '../authn.ts';
+import { type CookieSettings, clearSessionCookie, readCookie, setSessionCookie } from '../authn.ts';
 import { ctxOf } from '../context.ts';
 
 type Body = Record<string, unknown>;
@@ -22,6 +24,18 @@ export function authRoutes(app: FastifyInstance, deps: { identity: IdentityServi
     await identity.logout(ctxOf(request, clock.now()));
     clearSessionCookie(reply, cookie);
     return { status: 'ok' };
+  });
+
+  // The console keeps the CSRF token in memory only; after a reload it asks for it here.
+  // Same-origin only in effect: the session cookie is SameSite=Strict and no CORS header
+  // lets another origin read the answer. See docs/security.md.
+  app.get('/v1/auth/csrf', async (request) => {
+    const token = readCookie(request.headers.cookie, cookie.name);
+    if (!request.session || !token) throw new ModelkeepError('unauthenticated', 'a console session is required', { hint: 'sign in in the console' });
+    const csrfToken = csrfTokenFor(token);
+    // A session whose CSRF token was not derived this way (issued by an older server) signs in again.
+    if (!identity.csrfMatches(request.session, csrfToken)) throw new ModelkeepError('unauthenticated', 'sign in again', { hint: 'sign in again' });
+    return { csrfToken };
   });
 
   app.get('/v1/me', async (request) => {
