@@ -153,7 +153,7 @@ export class IdentityService {
     if (p.kind !== 'user' || p.sessionId !== sessionId) throw new ModelkeepError('unauthenticated', 'authentication required');
     const now = ctx.now;
     const token = newSecret();
-    const csrfToken = newSecret();
+    const csrfToken = csrfTokenFor(token);
     const newSessionId = newId('ses');
     const result = await this.#db.transaction().execute(async (tx) => {
       const old = await this.#sessions.byId(sessionId, tx);
