@@ -1,7 +1,6 @@
 export { type Binding, BindingStore, PLATFORM_SCOPE } from './binding-store.ts';
-export { Guard } from './guard.ts';
-export { PLATFORM_ADMIN_ACTIONS, projectRequirement, ROLE_MATRIX_VERSION } from './role-matrix.ts';
 export { CedarEngine, type Fixture, PolicyLoadError } from './cedar-engine.ts';
+export { Guard } from './guard.ts';
 export {
   accessMatrix,
   FixtureError,
@@ -16,3 +15,4 @@ export {
   unexercisedPolicies,
   validatePolicyFolder,
 } from './policy-tools.ts';
+export { PLATFORM_ADMIN_ACTIONS, projectRequirement, ROLE_MATRIX_VERSION } from './role-matrix.ts';

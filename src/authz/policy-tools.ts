@@ -102,7 +102,7 @@ function placeOf(text: string, byteOffset: number): Place {
 
 function problemsOf(file: string, text: string, errors: readonly cedar.DetailedError[], rename?: (m: string) => string): PolicyProblem[] {
   return errors.map((e) => {
-    const loc = e.sourceLocations[0];
+    const loc = e.sourceLocations?.[0];
     const place = loc ? placeOf(text, loc.start) : null;
     const message = (rename ? rename(e.message) : e.message) + (e.help ? ` (${e.help})` : '');
     return { file, line: place?.line ?? null, column: place?.column ?? null, message };

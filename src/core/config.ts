@@ -204,6 +204,15 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    authz: z
+      .object({
+        /** The longest a role binding may be granted for (POST …/bindings with expiresAt). */
+        maxBindingDays: z.number().positive().max(3650).default(365),
+        /** How often expired bindings are swept: each one is audited (binding.expired) once and dropped. */
+        bindingExpiryIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
     detectors: detectorsSchema.prefault({}),
     alerts: alertsSchema.prefault({}),
     metrics: metricsSchema.prefault({}),
