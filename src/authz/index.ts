@@ -1,5 +1,5 @@
 export { type Binding, BindingStore, PLATFORM_SCOPE } from './binding-store.ts';
-export { CedarEngine, type Fixture, PolicyLoadError } from './cedar-engine.ts';
+export { CedarEngine, type Fixture, fixtureRequest, PolicyLoadError } from './cedar-engine.ts';
 export { Guard } from './guard.ts';
 export {
   accessMatrix,
