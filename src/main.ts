@@ -22,7 +22,7 @@ import { DeployService } from './deploy/index.ts';
 import { buildApp } from './http/index.ts';
 import { IdentityService, WebAuthnService } from './identity/index.ts';
 import { PipelineService } from './pipelines/index.ts';
-import { AccessService, AlertReader, AuditReader, projectNames, RegistryService } from './registry/index.ts';
+import { AccessService, AlertReader, AuditReader, BindingExpiry, projectNames, RegistryService } from './registry/index.ts';
 import { type Db, FsBlobStore, InProcessEventBus, openDatabase } from './storage/index.ts';
 
 export interface Services {
@@ -39,6 +39,7 @@ export interface Services {
   webauthn: WebAuthnService;
   registry: RegistryService;
   access: AccessService;
+  bindingExpiry: BindingExpiry;
   auditReader: AuditReader;
   alertReader: AlertReader;
   detectors: DetectorEngine;
@@ -74,7 +75,8 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
   const webauthn = new WebAuthnService({ db: k, audit, identity, config: config.webauthn });
   const registry = new RegistryService({ db: k, audit, guard, blobs, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
   const lookup = registry.lookup;
-  const access = new AccessService({ db: k, audit, guard, identity, lookup });
+  const access = new AccessService({ db: k, audit, guard, identity, lookup, bus, maxBindingDays: config.authz.maxBindingDays });
+  const bindingExpiry = new BindingExpiry({ db: k, audit, bus, clock, intervalMs: config.authz.bindingExpiryIntervalMs });
   const auditReader = new AuditReader({ db: k, audit, guard, lookup });
   const deploy = new DeployService({ db: k, audit, guard, lookup });
   const pipelines = new PipelineService({ db: k, audit, guard, lookup });
@@ -111,6 +113,7 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     webauthn,
     registry,
     access,
+    bindingExpiry,
     auditReader,
     alertReader,
     detectors,
@@ -120,6 +123,7 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     pipelines,
     close: async () => {
       // Judge what was committed before shutdown, then stop; stored alerts survive undelivered webhooks.
+      await bindingExpiry.stop();
       await detectors.stop();
       await alertWebhooks.stop();
       // A last signed tree head covers everything written before shutdown.
@@ -148,6 +152,8 @@ export async function startServer(input: ConfigInput, opts: { clock?: Clock } = 
     throw err;
   }
   services.auditTree.start();
+  services.bindingExpiry.onError = (err) => app.log.error({ err }, 'binding expiry sweep failed; retrying');
+  services.bindingExpiry.start();
   services.detectors.onError = (err) => app.log.error({ err }, 'anomaly detection failed; retrying');
   services.alertWebhooks.onError = (target, err) => app.log.warn({ err, target }, 'alert webhook delivery failed');
   try {

@@ -63,6 +63,33 @@ export class BindingStore {
     return rows.map(toBinding);
   }
 
+  /** Bindings whose expiry time has passed at `now` (oldest expiry first). */
+  async expired(now: Date, limit: number, ex: Executor = this.#db): Promise<Binding[]> {
+    const rows = await ex
+      .selectFrom('role_bindings')
+      .selectAll()
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<=', now.toISOString())
+      .orderBy('expires_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toBinding);
+  }
+
+  /** The binding of this principal, role and scope, active or expired (unique). */
+  async find(scope: string, principalKind: 'user' | 'service', principalId: string, role: string, ex: Executor = this.#db): Promise<Binding | null> {
+    const r = await ex
+      .selectFrom('role_bindings')
+      .selectAll()
+      .where('scope', '=', scope)
+      .where('principal_kind', '=', principalKind)
+      .where('principal_id', '=', principalId)
+      .where('role', '=', role)
+      .executeTakeFirst();
+    return r ? toBinding(r) : null;
+  }
+
   async get(id: string, ex: Executor = this.#db): Promise<Binding | null> {
     const r = await ex.selectFrom('role_bindings').selectAll().where('id', '=', id).executeTakeFirst();
     return r ? toBinding(r) : null;

@@ -228,6 +228,15 @@ export const configSchema = z
           .array(z.string().regex(/^https?:\/\/[^/\s?#]+$/, 'an origin such as https://models.example.com'))
           .min(1)
           .optional(),
+        })
+        .strict()
+        .prefault({}),
+    authz: z
+      .object({
+        /** The longest a role binding may be granted for (POST …/bindings with expiresAt). */
+        maxBindingDays: z.number().positive().max(3650).default(365),
+        /** How often expired bindings are swept: each one is audited (binding.expired) once and dropped. */
+        bindingExpiryIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
       })
       .strict()
       .prefault({}),

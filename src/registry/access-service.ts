@@ -1,22 +1,31 @@
 // Who holds which role in a project, and the offline bootstrap of the first admin.
 import type { Kysely } from 'kysely';
-import { type AuditLog, inTransaction, type Work, withAudit } from '../audit/index.ts';
-import { BindingStore, PLATFORM_SCOPE } from '../authz/index.ts';
+import { type AuditLog, type Executor, inTransaction, type Work, withAudit } from '../audit/index.ts';
+import { type Binding, BindingStore, PLATFORM_SCOPE } from '../authz/index.ts';
 import type { Authorizer, RequestContext } from '../core/index.ts';
 import { invalidInput, ModelkeepError, notFound, PROJECT_ROLES } from '../core/index.ts';
-import type { IdentityService, User } from '../identity/index.ts';
-import type { Database } from '../storage/index.ts';
+import { type IdentityService, ServiceAccountStore, type User } from '../identity/index.ts';
+import type { Database, EventBus } from '../storage/index.ts';
+import { expireBinding, principalLabel, systemContext } from './binding-expiry.ts';
 import type { Lookup } from './lookup.ts';
 import { projectRef } from './refs.ts';
 
 export interface BindingView {
   id: string;
+  /** `user:NAME` or `service:NAME`. */
   principal: string;
   role: string;
+  /** Until when the binding grants (null: until removed). */
   expiresAt: string | null;
+  /** `expired` only between its expiry time and the expiry job's sweep; it grants nothing. */
+  status: 'active' | 'expired';
   createdAt: string;
   createdBy: string;
 }
+
+/** ISO 8601 date-time with a zone: 2030-01-01T00:00:00Z, 2030-01-01T01:00:00.5+01:00. */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export class AccessService {
   readonly #db: Kysely<Database>;
@@ -25,27 +34,63 @@ export class AccessService {
   readonly #identity: IdentityService;
   readonly #lookup: Lookup;
   readonly #bindings: BindingStore;
+  readonly #serviceAccounts: ServiceAccountStore;
+  readonly #bus: EventBus;
+  readonly #maxBindingDays: number;
 
-  constructor(deps: { db: Kysely<Database>; audit: AuditLog; guard: Authorizer<Work>; identity: IdentityService; lookup: Lookup }) {
+  constructor(deps: {
+    db: Kysely<Database>;
+    audit: AuditLog;
+    guard: Authorizer<Work>;
+    identity: IdentityService;
+    lookup: Lookup;
+    bus: EventBus;
+    /** The longest a binding may be granted for. */
+    maxBindingDays: number;
+  }) {
     this.#db = deps.db;
     this.#audit = deps.audit;
     this.#guard = deps.guard;
     this.#identity = deps.identity;
     this.#lookup = deps.lookup;
     this.#bindings = new BindingStore(deps.db);
+    this.#serviceAccounts = new ServiceAccountStore(deps.db);
+    this.#bus = deps.bus;
+    this.#maxBindingDays = deps.maxBindingDays;
   }
 
-  async #view(b: { id: string; principalId: string; principalKind: string; role: string; expiresAt: string | null; createdAt: string; createdBy: string }, ex: Work['tx'] | Kysely<Database>): Promise<BindingView> {
-    const u = await this.#identity.users.byId(b.principalId, ex);
-    return { id: b.id, principal: `${b.principalKind}:${u?.username ?? b.principalId}`, role: b.role, expiresAt: b.expiresAt, createdAt: b.createdAt, createdBy: b.createdBy };
+  async #view(b: Binding, now: Date, ex: Executor): Promise<BindingView> {
+    const expired = b.expiresAt !== null && b.expiresAt <= now.toISOString();
+    return {
+      id: b.id,
+      principal: await principalLabel(ex, b.principalKind, b.principalId),
+      role: b.role,
+      expiresAt: b.expiresAt,
+      status: expired ? 'expired' : 'active',
+      createdAt: b.createdAt,
+      createdBy: b.createdBy,
+    };
   }
 
+  /** Who holds which role in the project, and until when. */
   async list(ctx: RequestContext, project: unknown): Promise<BindingView[]> {
     const p = await this.#lookup.project(ctx, project);
     await this.#guard.authorize(ctx, 'binding:read', { ...projectRef(p), type: 'binding', path: `${p.name}/*` });
     const out: BindingView[] = [];
-    for (const b of await this.#bindings.list(p.id)) out.push(await this.#view(b, this.#db));
+    for (const b of await this.#bindings.list(p.id)) out.push(await this.#view(b, ctx.now, this.#db));
     return out;
+  }
+
+  #expiry(ctx: RequestContext, value: unknown): string | null {
+    if (value === undefined || value === null) return null;
+    const t = typeof value === 'string' && ISO_DATE_TIME.test(value) ? Date.parse(value) : Number.NaN;
+    if (Number.isNaN(t)) throw invalidInput('expiresAt must be an ISO 8601 date-time with a time zone, e.g. 2030-01-01T00:00:00Z');
+    if (t <= ctx.now.getTime()) throw invalidInput('expiresAt must be in the future');
+    // A time-boxed grant that never really ends is a permanent grant in disguise.
+    if (t - ctx.now.getTime() > this.#maxBindingDays * DAY_MS) {
+      throw invalidInput(`expiresAt must be at most ${this.#maxBindingDays} days ahead`, 'ask again for a shorter grant, or grant without expiresAt');
+    }
+    return new Date(t).toISOString();
   }
 
   async add(ctx: RequestContext, project: unknown, input: { principal?: unknown; role?: unknown; expiresAt?: unknown }): Promise<BindingView> {
@@ -54,45 +99,56 @@ export class AccessService {
     // control byte would otherwise fail inside PostgreSQL (500/503) instead of answering 422.
     const m = /^(user|service):([a-z0-9][a-z0-9._-]{0,62})$/.exec(principal);
     if (!m) throw invalidInput("principal must be 'user:NAME' or 'service:NAME'");
+    const kind = m[1] === 'service' ? 'service' : 'user';
+    const name = m[2] ?? '';
     const role = input.role;
     if (typeof role !== 'string' || !/^[a-z][a-z-]{0,31}$/.test(role)) throw invalidInput(`role must be one of ${PROJECT_ROLES.join(', ')}`);
-    let expiresAt: string | null = null;
-    if (input.expiresAt !== undefined && input.expiresAt !== null) {
-      const t = typeof input.expiresAt === 'string' ? Date.parse(input.expiresAt) : Number.NaN;
-      if (Number.isNaN(t)) throw invalidInput('expiresAt must be an ISO-8601 time');
-      if (t <= ctx.now.getTime()) throw invalidInput('expiresAt must be in the future');
-      expiresAt = new Date(t).toISOString();
-    }
-    return inTransaction(this.#db, this.#audit, ctx, async (w) => {
+    const expiresAt = this.#expiry(ctx, input.expiresAt);
+    const { view, scope } = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
       const p = await this.#lookup.project(ctx, project, w);
-      const user = m[1] === 'user' ? await this.#identity.users.byUsername(m[2] ?? '', w.tx) : null;
+      const target = await this.#target(kind, name, p.id, w.tx);
       await this.#guard.authorize(
         ctx,
         'binding:manage',
-        { ...projectRef(p), type: 'binding', path: `${p.name}/${principal}/${role}`, ...(user ? { targetPrincipalId: user.id } : {}), targetRole: role },
+        { ...projectRef(p), type: 'binding', path: `${p.name}/${principal}/${role}`, ...(target ? { targetPrincipalId: target.id } : {}), targetRole: role },
         w,
       );
       if (!(PROJECT_ROLES as readonly string[]).includes(role)) throw invalidInput(`role must be one of ${PROJECT_ROLES.join(', ')}`);
-      if (user?.status !== 'active') throw notFound('principal');
-      const existing = await this.#bindings.activeRoles(user.id, [p.id], ctx.now, w.tx);
-      if (existing.some((b) => b.role === role)) throw new ModelkeepError('conflict', 'the principal already holds this role in the project');
-      // An expired binding with the same key is replaced by the new grant.
-      await w.tx.deleteFrom('role_bindings').where('scope', '=', p.id).where('principal_id', '=', user.id).where('role', '=', role).execute();
-      const b = await this.#bindings.insert(w.tx, { scope: p.id, principalKind: 'user', principalId: user.id, role, expiresAt, createdBy: actor(ctx), now: ctx.now });
+      if (!target?.active) throw notFound('principal');
+      const existing = await this.#bindings.find(p.id, kind, target.id, role, w.tx);
+      if (existing) {
+        // An expired binding with the same key is revoked (and audited as such) before the new grant.
+        const gone = await expireBinding(w.tx, this.#audit, systemContext(ctx.now, ctx.requestId), existing, ctx.now);
+        if (!gone) throw new ModelkeepError('conflict', 'the principal already holds this role in the project');
+      }
+      const b = await this.#bindings.insert(w.tx, { scope: p.id, principalKind: kind, principalId: target.id, role, expiresAt, createdBy: actor(ctx), now: ctx.now });
       await this.#audit.append(w.tx, ctx, {
         action: 'binding.create',
         outcome: 'success',
         resource: `binding:${p.name}/${principal}/${role}`,
         projectId: p.id,
-        details: { bindingId: b.id, expiresAt },
+        details: { bindingId: b.id, principal, role, expiresAt },
       });
-      return this.#view(b, w.tx);
+      return { view: await this.#view(b, ctx.now, w.tx), scope: p.id };
     });
+    this.#bus.publish({ type: 'bindings.changed', scope });
+    return view;
+  }
+
+  /** The principal a binding would name; a service account of another project is not reachable from this one. */
+  async #target(kind: 'user' | 'service', name: string, projectId: string, ex: Executor): Promise<{ id: string; active: boolean } | null> {
+    if (kind === 'user') {
+      const u = await this.#identity.users.byUsername(name, ex);
+      return u ? { id: u.id, active: u.status === 'active' } : null;
+    }
+    const sa = await this.#serviceAccounts.byName(name, ex);
+    if (!sa || (sa.projectId !== null && sa.projectId !== projectId)) return null;
+    return { id: sa.id, active: sa.status === 'active' };
   }
 
   async remove(ctx: RequestContext, project: unknown, id: unknown): Promise<void> {
     if (typeof id !== 'string' || !/^bnd_[A-Za-z0-9_-]{1,64}$/.test(id)) throw notFound('binding');
-    await inTransaction(this.#db, this.#audit, ctx, async (w) => {
+    const scope = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
       const p = await this.#lookup.project(ctx, project, w);
       const b = await this.#bindings.get(id, w.tx);
       const target = b && b.scope === p.id ? b : null;
@@ -113,9 +169,11 @@ export class AccessService {
         outcome: 'success',
         resource: `binding:${p.name}/${id}`,
         projectId: p.id,
-        details: { principalId: target.principalId, role: target.role },
+        details: { principalId: target.principalId, principal: await principalLabel(w.tx, target.principalKind, target.principalId), role: target.role },
       });
+      return p.id;
     });
+    this.#bus.publish({ type: 'bindings.changed', scope });
   }
 
   /** The caller's own roles, for GET /v1/me. */
@@ -145,6 +203,9 @@ export class AccessService {
         const b = await this.#bindings.insert(w.tx, { scope: PLATFORM_SCOPE, principalKind: 'user', principalId: user.id, role: 'platform-admin', expiresAt: null, createdBy: 'operator', now: ctx.now });
         await this.#audit.append(w.tx, ctx, { action: 'binding.create', outcome: 'success', resource: `binding:platform/user:${user.username}/platform-admin`, details: { bindingId: b.id } });
       }
+      return user;
+    }).then((user) => {
+      if (input.platformAdmin) this.#bus.publish({ type: 'bindings.changed', scope: PLATFORM_SCOPE });
       return user;
     });
   }

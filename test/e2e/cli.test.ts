@@ -201,7 +201,7 @@ test('users, projects and bindings', async () => {
     'user:carol=viewer',
   ]);
   const table = await cli(['bindings', 'list', '--project', 'fraud'], { as: 'root' });
-  assert.match(table.stdout, /^ID +PRINCIPAL +ROLE +EXPIRES\n/);
+  assert.match(table.stdout, /^ID +PRINCIPAL +ROLE +EXPIRES +STATUS\n/);
 });
 
 test('models create, list, show; unknown model is exit 5', async () => {

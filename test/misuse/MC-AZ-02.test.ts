@@ -201,6 +201,17 @@ for (const backend of BACKENDS) {
         prepare: async () => ({ path: '/v1/projects/fraud/bindings', body: { principal: `user:${(await throwawayUser()).username}`, role: 'viewer' } }),
       },
       {
+        route: 'POST /v1/projects/:p/bindings',
+        what: 'create time-boxed binding',
+        allow: ['project-admin', 'admin'],
+        ok: 201,
+        scope: 'project',
+        prepare: async () => ({
+          path: '/v1/projects/fraud/bindings',
+          body: { principal: `user:${(await throwawayUser()).username}`, role: 'auditor', expiresAt: new Date(Date.now() + 24 * 3600_000).toISOString() },
+        }),
+      },
+      {
         route: 'DELETE /v1/projects/:p/bindings/:id',
         what: 'delete binding',
         allow: ['project-admin', 'admin'],

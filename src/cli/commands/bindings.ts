@@ -47,7 +47,7 @@ export const bindingsAdd: CommandDef = {
 
 export const bindingsList: CommandDef = {
   path: ['bindings', 'list'],
-  summary: 'list the role bindings of a project',
+  summary: 'list who holds which role on a project, and until when',
   usage: '--project P',
   examples: ['modelkeep bindings list --project fraud'],
   positionals: { min: 0, max: 0 },
@@ -61,6 +61,7 @@ export const bindingsList: CommandDef = {
       col('PRINCIPAL', 'principal'),
       col('ROLE', 'role'),
       col('EXPIRES', 'expiresAt'),
+      col('STATUS', 'status'),
     ]);
     return EXIT.ok;
   },

@@ -7,6 +7,7 @@ import { bindingsAdd, bindingsList, bindingsRemove } from './bindings.ts';
 import { deploymentsSet, deploymentsShow } from './deployments.ts';
 import { modelsCreate, modelsList, modelsShow } from './models.ts';
 import { pipelinesRuns, pipelinesTrigger } from './pipelines.ts';
+import { policyMatrix, policyTest, policyValidate } from './policy.ts';
 import { projectsCreate, projectsList, projectsShow } from './projects.ts';
 import { pull } from './pull.ts';
 import { push } from './push.ts';
@@ -27,6 +28,7 @@ export const GROUPS: readonly CommandGroup[] = [
   { title: 'Registry', commands: [projectsCreate, projectsList, projectsShow, modelsCreate, modelsList, modelsShow, versionsList, versionsShow] },
   { title: 'Artifacts and releases', commands: [push, pull, promote, deploymentsSet, deploymentsShow] },
   { title: 'Pipelines and audit', commands: [pipelinesTrigger, pipelinesRuns, auditEvents, auditVerify, auditExport] },
+  { title: 'Policies (offline)', commands: [policyValidate, policyTest, policyMatrix] },
   { title: 'Other', commands: [version] },
 ];
 
