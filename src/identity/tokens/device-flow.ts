@@ -18,6 +18,8 @@ const USER_CODE_LENGTH = 8;
 export const STEP_UP_WINDOW_MS = 15 * 60_000;
 /** Wrong user codes tolerated per session and per address in a window. */
 const GUESS_LIMIT = 10;
+/** Per address: higher, as many people may share one (NAT, proxy). */
+const GUESS_LIMIT_PER_IP = 50;
 const GUESS_WINDOW_MS = 15 * 60_000;
 
 export function formatUserCode(code: string): string {
@@ -82,7 +84,8 @@ export interface DeviceInfo {
 export class DeviceFlow {
   readonly #tokens: TokenService;
   readonly #audit: AuditLog;
-  readonly #limiter = new GuessLimiter();
+  readonly #perSession = new GuessLimiter(GUESS_LIMIT);
+  readonly #perIp = new GuessLimiter(GUESS_LIMIT_PER_IP);
   /** Whether the user has a second factor enrolled (wired to the MFA module at merge). */
   mfaEnrolled: (userId: string) => Promise<boolean> = async () => false;
 
@@ -209,8 +212,9 @@ export class DeviceFlow {
   async #find(ctx: RequestContext, userCode: unknown): Promise<DeviceAuthorizationsTable> {
     const p = this.#approver(ctx);
     const now = ctx.now.getTime();
-    const keys = [`ses:${p.sessionId ?? p.id}`, `ip:${ctx.ip ?? 'unknown'}`];
-    const wait = this.#limiter.blocked(keys, now);
+    const ses = [`ses:${p.sessionId ?? p.id}`];
+    const ip = [`ip:${ctx.ip ?? 'unknown'}`];
+    const wait = Math.max(this.#perSession.blocked(ses, now), this.#perIp.blocked(ip, now));
     if (wait > 0) {
       await this.#audit.record(ctx, { action: 'auth.device_lookup', outcome: 'failure', reason: 'too many wrong codes' });
       throw new ModelkeepError('throttled', 'too many attempts; try again later', { retryAfterSeconds: wait });
@@ -220,7 +224,8 @@ export class DeviceFlow {
       ? await this.#tokens.db.selectFrom('device_authorizations').selectAll().where('user_code', '=', code).executeTakeFirst()
       : undefined;
     if (row?.status !== 'pending' || now >= Date.parse(row.expires_at)) {
-      this.#limiter.fail(keys, now);
+      this.#perSession.fail(ses, now);
+      this.#perIp.fail(ip, now);
       await this.#audit.record(ctx, {
         action: 'auth.device_lookup',
         outcome: 'failure',
