@@ -21,6 +21,7 @@ import { newId, parseConfig, systemClock } from './core/index.ts';
 import { DeployService } from './deploy/index.ts';
 import { buildApp } from './http/index.ts';
 import { IdentityService, WebAuthnService } from './identity/index.ts';
+import { ApiKeys, DeviceFlow, ServiceAccounts, TokenService } from './identity/tokens/index.ts';
 import { PipelineService } from './pipelines/index.ts';
 import { AccessService, AlertReader, AuditReader, BindingExpiry, projectNames, RegistryService } from './registry/index.ts';
 import { type Db, FsBlobStore, InProcessEventBus, openDatabase } from './storage/index.ts';
@@ -47,6 +48,10 @@ export interface Services {
   metrics: MetricsExporter;
   deploy: DeployService;
   pipelines: PipelineService;
+  tokens: TokenService;
+  apiKeys: ApiKeys;
+  device: DeviceFlow;
+  serviceAccounts: ServiceAccounts;
   close(): Promise<void>;
 }
 
@@ -81,6 +86,11 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
   const deploy = new DeployService({ db: k, audit, guard, lookup });
   const pipelines = new PipelineService({ db: k, audit, guard, lookup });
   const alertReader = new AlertReader({ db: k, audit, guard, alerts });
+  const tokens = new TokenService({ db: k, audit, clock, bus, config: config.tokens });
+  const projectOf = (ctx: RequestContext, name: unknown, w: Parameters<typeof lookup.project>[2]) => lookup.project(ctx, name, w);
+  const apiKeys = new ApiKeys({ tokens, maxDays: config.apiKeys.maxDays, projectOf });
+  const device = new DeviceFlow(tokens);
+  const serviceAccounts = new ServiceAccounts({ tokens, guard, projectOf });
   const detectors = new DetectorEngine({
     db: k,
     alerts,
@@ -121,6 +131,10 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     metrics,
     deploy,
     pipelines,
+    tokens,
+    apiKeys,
+    device,
+    serviceAccounts,
     close: async () => {
       // Judge what was committed before shutdown, then stop; stored alerts survive undelivered webhooks.
       await bindingExpiry.stop();
@@ -169,6 +183,8 @@ export async function startServer(input: ConfigInput, opts: { clock?: Clock } = 
   services.webauthn.listening({ host: config.host, port, tls: config.tls !== undefined });
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
+  // Tokens name this server as issuer and audience unless tokens.issuer says otherwise.
+  services.tokens.setDefaultIssuer(url);
   let closing: Promise<void> | null = null;
   return {
     url,

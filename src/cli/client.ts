@@ -5,7 +5,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import type { Credentials } from './credentials.ts';
+import type { Credentials, TokenCredentials } from './credentials.ts';
 import { ApiError, CliError, EXIT } from './errors.ts';
 import { safeText } from './output.ts';
 import { cliVersion } from './version.ts';
@@ -26,23 +26,67 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined>;
 }
 
+/** A bearer credential from the environment (MODELKEEP_TOKEN: an API key or access token, for CI). */
+export interface StaticToken {
+  kind: 'static';
+  token: string;
+}
+
+/** Refresh this long before the access token's expiry, so a request never races it. */
+const REFRESH_MARGIN_MS = 30_000;
+export const CLI_CLIENT_ID = 'modelkeep-cli';
+
 export class ApiClient {
   readonly server: string;
-  #creds: Credentials | null;
+  #creds: Credentials | StaticToken | null;
   readonly #onSessionRotated: ((c: Credentials) => Promise<void>) | undefined;
 
-  constructor(server: string, creds: Credentials | null, onSessionRotated?: (c: Credentials) => Promise<void>) {
+  constructor(server: string, creds: Credentials | StaticToken | null, onSessionRotated?: (c: Credentials) => Promise<void>) {
     this.server = server;
     this.#creds = creds;
     this.#onSessionRotated = onSessionRotated;
   }
 
   get credentials(): Credentials | null {
-    return this.#creds;
+    return this.#creds?.kind === 'static' ? null : this.#creds;
   }
 
-  /** Sends a request and returns the answer unread, whatever its status. */
+  /** Sends a request; with OAuth credentials, refreshes before expiry and once more on a 401. */
   async send(method: string, path: string, options: RequestOptions = {}): Promise<IncomingMessage> {
+    const c = this.#creds;
+    if (c?.kind !== 'oauth') return this.#send(method, path, options);
+    if (Date.parse(c.expiresAt) - REFRESH_MARGIN_MS <= Date.now()) await this.refresh();
+    const res = await this.#send(method, path, options);
+    // A streamed body cannot be sent twice; anything else is retried once with fresh tokens.
+    if (res.statusCode !== 401 || options.body !== undefined) return res;
+    res.resume();
+    await this.refresh();
+    return this.#send(method, path, options);
+  }
+
+  /** Trades the refresh token for new tokens (rotation) and saves them before going on. */
+  async refresh(): Promise<void> {
+    const c = this.#creds;
+    if (c?.kind !== 'oauth') return;
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: c.refreshToken, client_id: CLI_CLIENT_ID }).toString();
+    const res = await this.#send('POST', '/oauth/token', { form });
+    const body = (await readOAuthResponse(res)) as { access_token?: unknown; refresh_token?: unknown; expires_in?: unknown; scope?: unknown };
+    if (res.statusCode !== 200 || typeof body.access_token !== 'string' || typeof body.refresh_token !== 'string' || typeof body.expires_in !== 'number') {
+      throw new CliError(`the saved login for ${this.server} has ended`, EXIT.unauthenticated, `run \`modelkeep login --server ${this.server}\``);
+    }
+    const fresh: TokenCredentials = {
+      ...c,
+      accessToken: body.access_token,
+      refreshToken: body.refresh_token,
+      expiresAt: new Date(Date.now() + body.expires_in * 1000).toISOString(),
+      scope: typeof body.scope === 'string' ? body.scope : c.scope,
+    };
+    this.#creds = fresh;
+    // The old refresh token is spent: the new one must be on disk before anything else happens.
+    await this.#onSessionRotated?.(fresh);
+  }
+
+  async #send(method: string, path: string, options: RequestOptions & { form?: string } = {}): Promise<IncomingMessage> {
     const url = this.url(path, options.query);
     const headers: Record<string, string> = {
       'User-Agent': `modelkeep-cli/${cliVersion()}`,
@@ -55,9 +99,19 @@ export class ApiClient {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = String(payload.length);
     }
-    if (this.#creds) {
-      headers.Cookie = `${this.#creds.cookieName}=${this.#creds.session}`;
-      if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = this.#creds.csrfToken;
+    if (options.form !== undefined) {
+      payload = Buffer.from(options.form, 'utf8');
+      headers['Content-Type'] = 'application/x-www-form-urlencoded';
+      headers['Content-Length'] = String(payload.length);
+    }
+    const c = this.#creds;
+    if (c?.kind === 'static') headers.Authorization = `Bearer ${c.token}`;
+    else if (c?.kind === 'oauth') {
+      // The token endpoint authenticates the refresh token itself: no bearer there.
+      if (!path.startsWith('/oauth/')) headers.Authorization = `Bearer ${c.accessToken}`;
+    } else if (c) {
+      headers.Cookie = `${c.cookieName}=${c.session}`;
+      if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = c.csrfToken;
     }
     const res = await sendRaw(method, url, headers, payload ?? options.body);
     await this.#noticeRotation(res.headers);
@@ -76,14 +130,30 @@ export class ApiClient {
     return url;
   }
 
+  /** POSTs an OAuth form (RFC 6749) and returns status and JSON body, errors included. */
+  async oauthForm(path: string, params: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await this.#send('POST', path, { form: new URLSearchParams(params).toString() });
+    return { status: res.statusCode ?? 0, body: (await readOAuthResponse(res)) as Record<string, unknown> };
+  }
+
   async #noticeRotation(headers: IncomingHttpHeaders): Promise<void> {
     const creds = this.#creds;
-    if (!creds) return;
+    if (!creds || creds.kind === 'static' || creds.kind === 'oauth') return;
     const fresh = findSessionCookie(headers['set-cookie']);
     if (fresh && fresh.name === creds.cookieName && fresh.value !== '' && fresh.value !== creds.session) {
       this.#creds = { ...creds, session: fresh.value };
       await this.#onSessionRotated?.(this.#creds);
     }
+  }
+}
+
+async function readOAuthResponse(res: IncomingMessage): Promise<unknown> {
+  const text = await readText(res, 1024 * 1024);
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? v : {};
+  } catch {
+    return {};
   }
 }
 

@@ -8,13 +8,29 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CliError, EXIT, usageError } from './errors.ts';
 
-export interface Credentials {
+/** A console session from password login (`login --username`). */
+export interface SessionCredentials {
+  kind?: 'session';
   server: string;
   cookieName: string;
   session: string;
   csrfToken: string;
   username: string;
 }
+
+/** OAuth tokens from the device login: a short-lived access token and a rotating refresh token. */
+export interface TokenCredentials {
+  kind: 'oauth';
+  server: string;
+  accessToken: string;
+  refreshToken: string;
+  /** ISO time the access token expires. */
+  expiresAt: string;
+  scope: string;
+  username: string;
+}
+
+export type Credentials = SessionCredentials | TokenCredentials;
 
 interface CredentialsFile {
   version: 1;
@@ -144,12 +160,10 @@ function isCredentialsFile(v: unknown): v is CredentialsFile {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as { version?: unknown; servers?: unknown };
   if (o.version !== 1 || typeof o.servers !== 'object' || o.servers === null) return false;
-  return Object.values(o.servers).every(
-    (c: unknown) =>
-      typeof c === 'object' &&
-      c !== null &&
-      ['server', 'cookieName', 'session', 'csrfToken', 'username'].every(
-        (k) => typeof (c as Record<string, unknown>)[k] === 'string',
-      ),
-  );
+  return Object.values(o.servers).every((c: unknown) => {
+    if (typeof c !== 'object' || c === null) return false;
+    const r = c as Record<string, unknown>;
+    const fields = r.kind === 'oauth' ? ['server', 'accessToken', 'refreshToken', 'expiresAt', 'scope', 'username'] : ['server', 'cookieName', 'session', 'csrfToken', 'username'];
+    return fields.every((k) => typeof r[k] === 'string');
+  });
 }

@@ -1,4 +1,5 @@
-// Gives a command an ApiClient for its --server, carrying the saved session.
+// Gives a command an ApiClient for its --server, carrying MODELKEEP_TOKEN (CI) or the
+// saved login (OAuth tokens refreshed transparently, or a password-login session).
 
 import { ApiClient } from './client.ts';
 import type { CommandContext } from './command.ts';
@@ -10,14 +11,16 @@ export function credentialStore(ctx: Pick<CommandContext, 'env'>): CredentialSto
 }
 
 export function loginHint(server: string): string {
-  return `run \`modelkeep login --server ${server} --username NAME\``;
+  return `run \`modelkeep login --server ${server}\``;
 }
 
-/** A client signed in to ctx.server; exit 3 when there is no saved session. */
+/** A client signed in to ctx.server; exit 3 when there is no token and no saved login. */
 export async function signedInClient(ctx: CommandContext): Promise<ApiClient> {
+  const envToken = ctx.env.MODELKEEP_TOKEN;
+  if (envToken !== undefined && envToken !== '') return new ApiClient(ctx.server, { kind: 'static', token: envToken.trim() });
   const store = credentialStore(ctx);
   const creds = await store.get(ctx.server);
   if (!creds) throw new CliError(`not logged in to ${ctx.server}`, EXIT.unauthenticated, loginHint(ctx.server));
-  // the server may rotate the session id (after step-up, say): keep the new one
+  // Refresh tokens rotate and session ids may rotate (step-up): keep the new ones, atomically.
   return new ApiClient(ctx.server, creds, (fresh) => store.save(fresh));
 }

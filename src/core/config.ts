@@ -174,6 +174,34 @@ export const configSchema = z
         absoluteHours: z.number().positive().max(24 * 30).default(12),
       })
       .prefault({}),
+    tokens: z
+      .object({
+        /** The issuer (iss) and audience (aud) of access tokens; default: the server's own origin per request. */
+        issuer: z.string().url().optional(),
+        accessTokenMinutes: z.number().positive().max(60).default(5),
+        /** Tolerated clock difference when checking exp/nbf/iat. */
+        clockSkewSeconds: z.number().int().min(0).max(60).default(60),
+        /** A new signing key is used after this many hours; old keys stay published until their tokens expired. */
+        keyRotationHours: z.number().positive().max(24 * 365).default(24),
+        /** A refresh token unused this long is dead. */
+        refreshIdleHours: z.number().positive().max(24 * 90).default(7 * 24),
+        /** A token family (one login) ends this long after the login, whatever the refreshes. */
+        refreshAbsoluteHours: z.number().positive().max(24 * 365).default(30 * 24),
+        /** Device codes are valid this long (RFC 8628 expires_in). */
+        deviceCodeMinutes: z.number().positive().max(60).default(10),
+        /** Minimum polling interval announced to devices. */
+        devicePollSeconds: z.number().int().min(1).max(60).default(5),
+        /** Bounded caches of verified tokens and of revocation state. */
+        cacheEntries: z.number().int().min(0).max(1_000_000).default(10_000),
+        /** Revocation state learnt from the DB is re-read after this (bounds staleness across processes). */
+        revocationCacheSeconds: z.number().min(0).max(300).default(30),
+      })
+      .strict()
+      .prefault({}),
+    apiKeys: z
+      .object({ maxDays: z.number().int().min(1).max(3650).default(90) })
+      .strict()
+      .prefault({}),
     limits: z
       .object({
         /** Largest artifact accepted; larger bodies answer 413 before or while streaming. */

@@ -9,6 +9,7 @@ import type { Clock, Config } from '../core/index.ts';
 import { ModelkeepError, newSecret } from '../core/index.ts';
 import type { DeployService } from '../deploy/index.ts';
 import type { IdentityService, WebAuthnService } from '../identity/index.ts';
+import type { ApiKeys, DeviceFlow, ServiceAccounts, TokenService } from '../identity/tokens/index.ts';
 import type { PipelineService } from '../pipelines/index.ts';
 import type { AccessService, AlertReader, AuditReader, RegistryService } from '../registry/index.ts';
 import type { Db } from '../storage/index.ts';
@@ -17,10 +18,12 @@ import { registerEdge, setResponseHeaders } from './edge.ts';
 import { sendError } from './errors.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
 import { artifactRoutes } from './routes/artifacts.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { consoleRoutes, DEFAULT_WEB_DIR } from './routes/console.ts';
+import { oauthRoutes } from './routes/oauth.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { webauthnRoutes } from './routes/webauthn.ts';
@@ -39,6 +42,10 @@ export interface AppServices {
   metrics: MetricsExporter;
   deploy: DeployService;
   pipelines: PipelineService;
+  tokens: TokenService;
+  apiKeys: ApiKeys;
+  device: DeviceFlow;
+  serviceAccounts: ServiceAccounts;
 }
 
 export function buildApp(services: AppServices, config: Config): FastifyInstance {
@@ -115,8 +122,15 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
     }
   });
 
-  registerAuthn(app, services.identity, cookie);
   const { clock } = services;
+  registerAuthn(app, services.identity, cookie, {
+    accessToken: (t) => services.tokens.authenticateAccessToken(t),
+    apiKey: (t) => services.apiKeys.authenticate(t),
+    audit: services.tokens.audit,
+    clock,
+  });
+  oauthRoutes(app, { tokens: services.tokens, device: services.device, clock });
+  apiKeyRoutes(app, { apiKeys: services.apiKeys, device: services.device, serviceAccounts: services.serviceAccounts, clock });
   authRoutes(app, { identity: services.identity, access: services.access, cookie, clock });
   webauthnRoutes(app, { webauthn: services.webauthn, cookie, clock });
   adminRoutes(app, { identity: services.identity, clock });

@@ -1,9 +1,13 @@
-// Layer 2: who is calling. Session cookie today; bearer tokens and API keys arrive with
-// the identity layer. The session is re-validated on every request (revocation, idle,
-// absolute lifetime, user still active).
+// Layer 2: who is calling: a session cookie (console), or `Authorization: Bearer` with an
+// access token (JWT) or an API key (mkp_…). Every credential is re-validated on every
+// request (revocation, idle, absolute lifetime, user still active). A bearer credential
+// that does not check out is a 401, never a silent fall back to anonymous (MC-JWT-01).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditLog } from '../audit/index.ts';
+import type { Clock } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
 import type { IdentityService } from '../identity/index.ts';
+import type { BearerResult } from '../identity/tokens/index.ts';
 import { checkBodyType } from './edge.ts';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -43,14 +47,43 @@ function expectedOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }
 
-export function registerAuthn(app: FastifyInstance, identity: IdentityService, cookie: CookieSettings): void {
+export interface BearerAuthn {
+  accessToken(token: string): Promise<BearerResult>;
+  apiKey(token: string): Promise<BearerResult>;
+  audit: AuditLog;
+  clock: Clock;
+}
+
+// RFC 6750 §2.1: b64token; anything else (a second token, a comma) is malformed.
+const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+
+export function registerAuthn(app: FastifyInstance, identity: IdentityService, cookie: CookieSettings, bearer: BearerAuthn): void {
   app.decorateRequest('principal', null as never);
   app.decorateRequest('session', null);
   app.addHook('onRequest', async (request) => {
     request.principal = { kind: 'anonymous' };
     request.session = null;
+    const authorization = request.headers.authorization;
     const token = readCookie(request.headers.cookie, cookie.name);
-    if (token) {
+    if (authorization !== undefined && request.routeOptions.config.ownAuthorization !== true) {
+      // A bearer credential decides alone: no cookie is read, so no CSRF token is needed.
+      const m = BEARER.exec(authorization);
+      const presented = m?.[1] ?? '';
+      const r: BearerResult = !m
+        ? { ok: false, reason: 'malformed Authorization header' }
+        : presented.startsWith('mkp_')
+          ? await bearer.apiKey(presented)
+          : await bearer.accessToken(presented);
+      if (!r.ok) {
+        const ua = request.headers['user-agent'];
+        await bearer.audit.record(
+          { requestId: request.id, principal: { kind: 'anonymous' }, ip: request.ip ?? null, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null, now: bearer.clock.now() },
+          { action: 'auth.bearer', outcome: 'failure', resource: `route:${request.method} ${request.routeOptions.url ?? ''}`.slice(0, 200), reason: r.reason },
+        );
+        throw new ModelkeepError('unauthenticated', 'authentication required', { hint: 'the bearer credential is not valid; sign in again' });
+      }
+      request.principal = r.principal;
+    } else if (token) {
       const ua = request.headers['user-agent'];
       const s = await identity.authenticateSession(token, {
         requestId: request.id,
@@ -82,6 +115,6 @@ export function registerAuthn(app: FastifyInstance, identity: IdentityService, c
         }
       }
     }
-    checkBodyType(request.method, request.headers, config.rawBody === true);
+    if (config.formBody !== true) checkBodyType(request.method, request.headers, config.rawBody === true);
   });
 }

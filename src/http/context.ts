@@ -12,6 +12,10 @@ declare module 'fastify' {
     auth?: boolean;
     /** true: the body is a raw stream handled by the route (artifact upload). */
     rawBody?: boolean;
+    /** true: the route reads the Authorization header itself (metrics token, OAuth client authentication). */
+    ownAuthorization?: boolean;
+    /** true: the body is application/x-www-form-urlencoded (OAuth endpoints, no cookie read). */
+    formBody?: boolean;
   }
 }
 

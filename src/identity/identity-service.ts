@@ -292,6 +292,7 @@ export class IdentityService {
         status: 'active' as const,
         created_at: ctx.now.toISOString(),
         deactivated_at: null,
+        tokens_not_before: null,
       };
       await this.#users.insert(w.tx, row);
       await this.#audit.append(w.tx, ctx, { action: 'user.create', outcome: 'success', resource: `user:${username}`, details: { userId: row.id } });

@@ -10,6 +10,8 @@ export interface UsersTable {
   status: 'active' | 'deactivated';
   created_at: string;
   deactivated_at: string | null;
+  /** Access tokens issued before this time are rejected (logout-all, password change). */
+  tokens_not_before: string | null;
 }
 
 export interface SessionsTable {
@@ -209,6 +211,82 @@ export interface WebauthnChallengesTable {
   used_at: string | null;
 }
 
+/** Ed25519 keys that sign access tokens; shared by every server process through the DB. */
+export interface SigningKeysTable {
+  kid: string;
+  /** Always 'EdDSA': the algorithm is pinned per key here, never taken from a token header. */
+  alg: string;
+  public_jwk: string;
+  private_jwk: string;
+  created_at: string;
+  /** New tokens are signed with this key until then. */
+  retire_at: string;
+  /** Published and accepted until then (retire_at + longest token lifetime + skew). */
+  not_after: string;
+}
+
+/** One grant (a device login, say): its refresh tokens rotate, the family lives or dies as one. */
+export interface TokenFamiliesTable {
+  id: string;
+  user_id: string;
+  client_id: string;
+  scope: string;
+  amr: string;
+  auth_time: string;
+  mfa_at: string | null;
+  created_at: string;
+  /** Absolute lifetime: no refresh extends the family beyond this. */
+  expires_at: string;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  family_id: string;
+  token_hash: string;
+  created_at: string;
+  /** Idle expiry: unused until then, the token is dead. */
+  expires_at: string;
+  /** Set when the token is redeemed; a second redemption is reuse. */
+  used_at: string | null;
+}
+
+export interface DeviceAuthorizationsTable {
+  id: string;
+  device_code_hash: string;
+  /** Normalised: 8 letters, upper case, no hyphen. */
+  user_code: string;
+  client_id: string;
+  scope: string;
+  status: 'pending' | 'approved' | 'denied' | 'redeemed';
+  created_at: string;
+  expires_at: string;
+  interval_seconds: number;
+  last_poll_at: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  user_id: string | null;
+  amr: string | null;
+  auth_time: string | null;
+  mfa_at: string | null;
+  decided_at: string | null;
+  family_id: string | null;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  token_hash: string;
+  scopes: string;
+  project_id: string | null;
+  created_at: string;
+  expires_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface MigrationsTable {
   id: string;
   applied_at: string;
@@ -233,6 +311,11 @@ export interface Database {
   audit_tree_heads: AuditTreeHeadsTable;
   audit_alerts: AuditAlertsTable;
   modelkeep_migrations: MigrationsTable;
+  signing_keys: SigningKeysTable;
+  token_families: TokenFamiliesTable;
+  refresh_tokens: RefreshTokensTable;
+  device_authorizations: DeviceAuthorizationsTable;
+  api_keys: ApiKeysTable;
 }
 
 export type { Generated };

@@ -37,6 +37,8 @@ interface Case {
   prepare: () => Promise<Req>;
   /** Each principal calls this route from a fresh session of its own (logout). */
   freshSession?: true;
+  /** How a signed-in principal outside `allow` is refused, when not by the default rule (someone else's API key: 404). */
+  denied?: number;
 }
 
 const M_INT = '/v1/projects/fraud/models/m-int';
@@ -97,6 +99,11 @@ for (const backend of BACKENDS) {
       const path = await ready();
       await must((stage === 'production' ? rm() : mle()).post(`${path}/promote`, { stage }), 200);
       return path;
+    };
+    /** A fresh pending device login (as the CLI would start it); its user code. */
+    const userCode = async (): Promise<string> => {
+      const r = await fetch(`${w.server.url}/oauth/device_authorization`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=modelkeep-cli' });
+      return (await json<{ user_code: string }>(await must(Promise.resolve(r), 200))).user_code;
     };
     const throwawayUser = async (): Promise<{ id: string; username: string }> =>
       json<{ id: string; username: string }>(await must(w.admin.post('/v1/admin/users', { username: uniq('tmp-user') }), 201));
@@ -403,6 +410,45 @@ for (const backend of BACKENDS) {
           return { path: `/v1/alerts/${a.id}/acknowledge` };
         },
       },
+      // ---- oauth.ts: public metadata; the OAuth endpoints take forms only, so the JSON client gets invalid_request (400) whoever it is
+      { route: 'GET /.well-known/oauth-authorization-server', what: 'RFC 8414 metadata', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: '/.well-known/oauth-authorization-server' }) },
+      { route: 'GET /.well-known/jwks.json', what: 'token signing keys', allow: WHO, ok: 200, scope: 'platform', prepare: async () => ({ path: '/.well-known/jwks.json' }) },
+      { route: 'POST /oauth/token', what: 'token endpoint (JSON refused)', allow: WHO, ok: 400, scope: 'platform', prepare: async () => ({ path: '/oauth/token', body: { grant_type: 'refresh_token' } }) },
+      { route: 'POST /oauth/device_authorization', what: 'device authorization (JSON refused)', allow: WHO, ok: 400, scope: 'platform', prepare: async () => ({ path: '/oauth/device_authorization', body: { client_id: 'modelkeep-cli' } }) },
+      { route: 'POST /oauth/revoke', what: 'revocation (JSON refused)', allow: WHO, ok: 400, scope: 'platform', prepare: async () => ({ path: '/oauth/revoke', body: { token: 'x' } }) },
+      // ---- api-keys.ts
+      {
+        route: 'POST /v1/me/api-keys',
+        what: 'create own API key',
+        allow: EVERYONE_SIGNED_IN,
+        ok: 201,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/me/api-keys', body: { name: uniq('key'), scopes: ['read'], expiresInDays: 1 } }),
+      },
+      { route: 'GET /v1/me/api-keys', what: 'list own API keys', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/api-keys' }) },
+      {
+        route: 'DELETE /v1/me/api-keys/:id',
+        what: "delete an API key (the viewer's)",
+        allow: ['viewer'],
+        ok: 204,
+        denied: 404,
+        scope: 'platform',
+        prepare: async () => {
+          const k = await json<{ id: string }>(await must(w.as.viewer.post('/v1/me/api-keys', { name: uniq('key'), scopes: ['read'], expiresInDays: 1 }), 201));
+          return { path: `/v1/me/api-keys/${k.id}` };
+        },
+      },
+      { route: 'GET /v1/auth/device', what: 'pending device login details', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: `/v1/auth/device?userCode=${await userCode()}` }) },
+      { route: 'POST /v1/auth/device/approve', what: 'approve a device login', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/auth/device/approve', body: { userCode: await userCode() } }) },
+      { route: 'POST /v1/auth/device/deny', what: 'deny a device login', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/auth/device/deny', body: { userCode: await userCode() } }) },
+      {
+        route: 'POST /v1/admin/service-accounts',
+        what: 'create service account',
+        allow: ['admin'],
+        ok: 201,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/admin/service-accounts', body: { name: uniq('svc'), project: 'fraud', roles: ['viewer'] } }),
+      },
       // Not a guard route: a scraper's bearer token (metrics.token) opens it, and without one
       // configured it does not exist for anyone (test/audit/detectors.test.ts covers the token).
       // ---- console.ts: the console's static files are public (they hold no data; the API checks every call).
@@ -454,7 +500,7 @@ for (const backend of BACKENDS) {
           const client = c.freshSession && who !== 'anonymous' ? await w.client(who) : clientOf(who);
           const res = await send(client, method, r);
           const allowed = c.allow.includes(who);
-          const expected = allowed ? c.ok : who === 'anonymous' ? 401 : who === 'outsider' && c.scope === 'project' ? 404 : 403;
+          const expected = allowed ? c.ok : who === 'anonymous' ? 401 : (c.denied ?? (who === 'outsider' && c.scope === 'project' ? 404 : 403));
           const text = await res.text();
           if (res.status !== expected) {
             problems.push(`${who}: expected ${expected}, got ${res.status} ${text.slice(0, 160)}`);

@@ -14,6 +14,7 @@ import { type Db, type Kysely, migrate, migrations, openDatabase, sql } from '..
 import { BACKENDS, type Backend, createPgDatabase, PG_ADMIN_URL } from '../helpers/server.ts';
 
 const TABLES = [
+  'api_keys',
   'artifacts',
   'audit_alerts',
   'audit_events',
@@ -21,14 +22,18 @@ const TABLES = [
   'audit_nodes',
   'audit_tree_heads',
   'deployments',
+  'device_authorizations',
   'model_versions',
   'modelkeep_migrations',
   'models',
   'pipeline_runs',
   'projects',
+  'refresh_tokens',
   'role_bindings',
   'service_accounts',
   'sessions',
+  'signing_keys',
+  'token_families',
   'users',
   'webauthn_challenges',
   'webauthn_credentials',

@@ -1,7 +1,8 @@
 // `login`, `logout`, `whoami`: the saved session for a server.
 
-import { ApiClient } from '../client.ts';
+import { ApiClient, CLI_CLIENT_ID } from '../client.ts';
 import { type CommandDef, optFlag, optString, reqString } from '../command.ts';
+import { deviceLogin } from '../device-login.ts';
 import { ApiError, EXIT } from '../errors.ts';
 import { note, print, renderFields, renderJson, renderTable, safeText } from '../output.ts';
 import { signIn } from '../password-login.ts';
@@ -9,14 +10,20 @@ import { credentialStore, signedInClient } from '../session.ts';
 
 export const login: CommandDef = {
   path: ['login'],
-  summary: 'sign in and save the session',
-  usage: '--username U [--password-stdin] [--totp-code CODE]',
+  summary: 'sign in (device login in the browser) and save the credentials',
+  usage: '[--scope "read download …"] | --username U [--password-stdin] [--totp-code CODE]',
   description:
-    'Signs in with a password and saves the session for --server in\n' +
-    '$MODELKEEP_CONFIG_DIR/credentials.json (default ~/.config/modelkeep/, file mode 0600).\n' +
-    'On a terminal the password is asked with echo off; otherwise pass --password-stdin.\n' +
-    'Accounts with an authenticator app are asked for a one-time code (or pass --totp-code).',
+    'By default signs in with the OAuth device flow: prints a URL and a code, which you approve\n' +
+    'in the console (signed in, with your second factor where required). The access token\n' +
+    '(5 minutes) and the refresh token (rotated on every use, refreshed transparently) are saved\n' +
+    'for --server in $MODELKEEP_CONFIG_DIR/credentials.json (default ~/.config/modelkeep/, mode 0600).\n' +
+    '--scope limits what the tokens may do (read download write release trigger admin;\n' +
+    'default: read download write trigger; release and admin need a fresh second factor).\n' +
+    'With --username, signs in with a password instead (a console session).\n' +
+    'In CI, set MODELKEEP_TOKEN to an API key (mkp_…) or access token instead of logging in.',
   examples: [
+    'modelkeep login --server https://mk.example.com',
+    'modelkeep login --scope "read download"',
     'modelkeep login --username alice',
     "printf '%s\\n' \"$PASSWORD\" | modelkeep login --server https://mk.example.com --username ci --password-stdin",
   ],
@@ -25,8 +32,16 @@ export const login: CommandDef = {
     username: { type: 'string', short: 'u', valueName: 'U', description: 'user name' },
     'password-stdin': { type: 'boolean', description: 'read the password from the first line of standard input' },
     'totp-code': { type: 'string', valueName: 'CODE', description: 'one-time code, when the account has TOTP' },
+    scope: { type: 'string', valueName: 'SCOPES', description: 'space-separated scopes for the device login' },
   },
   async run(ctx) {
+    if (optString(ctx, 'username') === undefined) {
+      const creds = await deviceLogin({ server: ctx.server, scope: optString(ctx, 'scope'), stderr: ctx.io.stderr });
+      await credentialStore(ctx).save(creds);
+      if (ctx.json) print(ctx.io, renderJson({ server: ctx.server, username: creds.username, scope: creds.scope }));
+      else print(ctx.io, `logged in to ${ctx.server} as ${safeText(creds.username)} (scope: ${safeText(creds.scope)})\n`);
+      return EXIT.ok;
+    }
     const username = reqString(ctx, 'username');
     const result = await signIn({
       server: ctx.server,
@@ -53,7 +68,9 @@ export const logout: CommandDef = {
   path: ['logout'],
   summary: 'end the session and forget it',
   usage: '',
-  description: 'Ends the session on the server (POST /v1/auth/logout) and deletes it from credentials.json.',
+  description:
+    'Ends the login on the server (revokes the refresh token and its whole family, RFC 7009;\n' +
+    'or POST /v1/auth/logout for a password session) and deletes it from credentials.json.',
   examples: ['modelkeep logout'],
   positionals: { min: 0, max: 0 },
   options: {},
@@ -65,11 +82,17 @@ export const logout: CommandDef = {
       return EXIT.ok;
     }
     const client = new ApiClient(ctx.server, creds);
-    try {
-      await client.json('POST', '/v1/auth/logout');
-    } catch (err) {
-      // an expired or revoked session is already over on the server: forget it all the same
-      if (!(err instanceof ApiError && err.status === 401)) throw err;
+    if (creds.kind === 'oauth') {
+      // RFC 7009 answers 200 whether or not the token was still live.
+      const r = await client.oauthForm('/oauth/revoke', { token: creds.refreshToken, token_type_hint: 'refresh_token', client_id: CLI_CLIENT_ID });
+      if (r.status !== 200) throw new ApiError(r.status, String(r.body.error ?? `http_${r.status}`), 'the server did not revoke the login', undefined, undefined);
+    } else {
+      try {
+        await client.json('POST', '/v1/auth/logout');
+      } catch (err) {
+        // an expired or revoked session is already over on the server: forget it all the same
+        if (!(err instanceof ApiError && err.status === 401)) throw err;
+      }
     }
     await store.remove(ctx.server);
     if (ctx.json) print(ctx.io, renderJson({ server: ctx.server, loggedOut: true }));
@@ -86,7 +109,7 @@ interface MeResponse {
 
 export const whoami: CommandDef = {
   path: ['whoami'],
-  summary: 'show who the saved session belongs to',
+  summary: 'show who the saved login (or MODELKEEP_TOKEN) belongs to',
   usage: '',
   examples: ['modelkeep whoami', 'modelkeep whoami --json'],
   positionals: { min: 0, max: 0 },

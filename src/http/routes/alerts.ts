@@ -31,7 +31,7 @@ export function alertRoutes(app: FastifyInstance, deps: { alertReader: AlertRead
     return { alert: await alertReader.acknowledge(ctxOf(request, clock.now()), request.params.id) };
   });
 
-  app.get('/metrics', { config: { auth: false } }, async (request, reply) => {
+  app.get('/metrics', { config: { auth: false, ownAuthorization: true } }, async (request, reply) => {
     const body = await metrics.scrape(request.headers.authorization);
     return reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').header('cache-control', 'no-store').send(body);
   });
