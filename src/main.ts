@@ -20,7 +20,7 @@ import type { Clock, Config, ConfigInput, RequestContext } from './core/index.ts
 import { newId, parseConfig, systemClock } from './core/index.ts';
 import { DeployService } from './deploy/index.ts';
 import { buildApp } from './http/index.ts';
-import { IdentityService } from './identity/index.ts';
+import { IdentityService, Throttle } from './identity/index.ts';
 import { PipelineService } from './pipelines/index.ts';
 import { AccessService, AlertReader, AuditReader, projectNames, RegistryService } from './registry/index.ts';
 import { type Db, FsBlobStore, InProcessEventBus, openDatabase } from './storage/index.ts';
@@ -69,7 +69,8 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     options: { intervalMs: config.audit.treeHeadIntervalMs, witnesses },
   });
   const guard = new Guard(k, audit);
-  const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus });
+  const throttle = new Throttle({ db: k, dialect: db.dialect, policy: config.throttle, clock });
+  const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus, mfa: config.mfa, throttle });
   const registry = new RegistryService({ db: k, audit, guard, blobs, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
   const lookup = registry.lookup;
   const access = new AccessService({ db: k, audit, guard, identity, lookup });

@@ -12,6 +12,11 @@ declare module 'fastify' {
     auth?: boolean;
     /** true: the body is a raw stream handled by the route (artifact upload). */
     rawBody?: boolean;
+    /**
+     * true: reachable by an admin who must still enroll a second factor (/v1/me, logout,
+     * enrollment). Every other route answers 403 mfa_enrollment_required to such a user.
+     */
+    duringMfaEnrollment?: boolean;
   }
 }
 

@@ -5,6 +5,8 @@ import { EventEmitter } from 'node:events';
 export type BusEvent =
   | { type: 'session.revoked'; sessionId: string }
   | { type: 'user.revoked'; userId: string }
+  /** logout-all: every session and token family of the user issued up to `at` is dead. */
+  | { type: 'user.sessions_revoked'; userId: string; at: Date }
   | { type: 'bindings.changed'; scope: string };
 
 export interface EventBus {
