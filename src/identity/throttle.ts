@@ -132,10 +132,4 @@ export class Throttle {
       }
     });
   }
-
-  /** Removes counters nobody has touched for the forget period (housekeeping; optional). */
-  async prune(): Promise<void> {
-    const cutoff = new Date(this.#clock.now().getTime() - this.#policy.forgetAfterMinutes * 60_000).toISOString();
-    await this.#db.deleteFrom('auth_throttle').where('updated_at', '<', cutoff).execute();
-  }
 }
