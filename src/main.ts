@@ -20,7 +20,7 @@ import type { Clock, Config, ConfigInput, RequestContext } from './core/index.ts
 import { newId, parseConfig, systemClock } from './core/index.ts';
 import { DeployService } from './deploy/index.ts';
 import { buildApp } from './http/index.ts';
-import { IdentityService, WebAuthnService } from './identity/index.ts';
+import { IdentityService, Throttle, WebAuthnService } from './identity/index.ts';
 import { ApiKeys, DeviceFlow, ServiceAccounts, TokenService } from './identity/tokens/index.ts';
 import { PipelineService } from './pipelines/index.ts';
 import { AccessService, AlertReader, AuditReader, BindingExpiry, projectNames, RegistryService } from './registry/index.ts';
@@ -76,7 +76,8 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     options: { intervalMs: config.audit.treeHeadIntervalMs, witnesses },
   });
   const guard = new Guard(k, audit);
-  const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus });
+  const throttle = new Throttle({ db: k, dialect: db.dialect, policy: config.throttle, clock });
+  const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus, mfa: config.mfa, throttle });
   const webauthn = new WebAuthnService({ db: k, audit, identity, config: config.webauthn });
   const registry = new RegistryService({ db: k, audit, guard, blobs, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
   const lookup = registry.lookup;
@@ -89,7 +90,12 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
   const tokens = new TokenService({ db: k, audit, clock, bus, config: config.tokens });
   const projectOf = (ctx: RequestContext, name: unknown, w: Parameters<typeof lookup.project>[2]) => lookup.project(ctx, name, w);
   const apiKeys = new ApiKeys({ tokens, maxDays: config.apiKeys.maxDays, projectOf });
+  tokens.throttle = throttle;
   const device = new DeviceFlow(tokens);
+  // Approving a device login needs a fresh MFA from anyone who has a second factor.
+  device.mfaEnrolled = async (userId) => (await identity.factorCount(userId)) > 0;
+  // logout-all and deactivation end token families too, in the same transaction.
+  identity.revokeCredentialsWith(async (tx, userId, now, reason) => (await tokens.revokeAllOfUser(tx, userId, now, reason)).publish);
   const serviceAccounts = new ServiceAccounts({ tokens, guard, projectOf });
   const detectors = new DetectorEngine({
     db: k,

@@ -202,6 +202,32 @@ export const configSchema = z
       .object({ maxDays: z.number().int().min(1).max(3650).default(90) })
       .strict()
       .prefault({}),
+    mfa: z
+      .object({
+        /** platform-admin and project-admin must enroll a second factor before doing anything else. */
+        requiredForAdmins: z.boolean().default(true),
+        /** A step-up (second factor) counts as fresh for this long (sensitive operations answer 428 after). */
+        freshMinutes: z.number().positive().max(60).default(15),
+        /** How long the mfaToken of a password login waiting for its second factor lives. */
+        pendingMinutes: z.number().positive().max(15).default(5),
+        /** Wrong codes for one pending login before it is discarded (the login starts over). */
+        maxFailuresPerLogin: z.number().int().min(1).max(10).default(5),
+      })
+      .strict()
+      .prefault({}),
+    throttle: z
+      .object({
+        /** Failures per account (login, or second factor) before back-off starts. */
+        accountFreeFailures: z.number().int().min(1).max(100).default(5),
+        /** Failures per client IP (all accounts) before back-off starts. */
+        ipFreeFailures: z.number().int().min(1).max(10_000).default(50),
+        /** The wait doubles per further failure (1 s, 2 s, 4 s, ...) up to this. */
+        maxDelaySeconds: z.number().int().min(1).max(3600).default(900),
+        /** A counter with no failure for this long starts again from zero. */
+        forgetAfterMinutes: z.number().positive().max(7 * 24 * 60).default(24 * 60),
+      })
+      .strict()
+      .prefault({}),
     limits: z
       .object({
         /** Largest artifact accepted; larger bodies answer 413 before or while streaming. */

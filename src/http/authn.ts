@@ -39,8 +39,22 @@ export function setSessionCookie(reply: FastifyReply, c: CookieSettings, token: 
   );
 }
 
+/**
+ * Deletes the session cookie with the very name and attributes it was set with (a
+ * __Host- cookie is only replaced by another __Host- one), and asks the browser to drop
+ * every cookie of this origin (Clear-Site-Data, MC-SES-04).
+ */
 export function clearSessionCookie(reply: FastifyReply, c: CookieSettings): void {
   reply.header('set-cookie', `${c.name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${c.secure ? '; Secure' : ''}`);
+  reply.header('clear-site-data', '"cookies"');
+}
+
+/** Routes an admin who has not enrolled a second factor may still call: /v1/me…, logout, enrollment. */
+function allowedDuringEnrollment(request: FastifyRequest): boolean {
+  if (request.routeOptions.config.duringMfaEnrollment === true) return true;
+  // Enrollment routes of every factor live under /v1/me/mfa/ (TOTP here, passkeys elsewhere).
+  const url = request.routeOptions.url ?? '';
+  return url.startsWith('/v1/me/mfa/') || url.startsWith('/v1/me/passkeys') || url === '/v1/auth/csrf';
 }
 
 function expectedOrigin(request: FastifyRequest): string {
@@ -114,6 +128,12 @@ export function registerAuthn(app: FastifyInstance, identity: IdentityService, c
           throw new ModelkeepError('csrf_failed', 'missing or invalid CSRF token', { hint: 'send the csrfToken from login in the X-CSRF-Token header' });
         }
       }
+    }
+    // Mandatory MFA for admins, enforced here for every route (fail closed: a route must opt in).
+    if (request.session?.mfaEnrollmentRequired && !allowedDuringEnrollment(request)) {
+      throw new ModelkeepError('mfa_enrollment_required', 'set up a second factor before anything else', {
+        hint: 'POST /v1/me/mfa/totp, then POST /v1/me/mfa/totp/confirm with a code from the app (or register a passkey)',
+      });
     }
     if (config.formBody !== true) checkBodyType(request.method, request.headers, config.rawBody === true);
   });

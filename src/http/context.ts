@@ -16,6 +16,11 @@ declare module 'fastify' {
     ownAuthorization?: boolean;
     /** true: the body is application/x-www-form-urlencoded (OAuth endpoints, no cookie read). */
     formBody?: boolean;
+    /**
+     * true: reachable by an admin who must still enroll a second factor (/v1/me, logout,
+     * enrollment). Every other route answers 403 mfa_enrollment_required to such a user.
+     */
+    duringMfaEnrollment?: boolean;
   }
 }
 

@@ -2,12 +2,14 @@
 // MFA, tokens and API keys deepen this module without changing its callers.
 import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { type AuditLog, inTransaction, type Work } from '../audit/index.ts';
+import { type AuditLog, type Executor, inTransaction, type Work } from '../audit/index.ts';
 import type { Authorizer, Clock, Principal, RequestContext } from '../core/index.ts';
 import { invalidInput, ModelkeepError, newId, newSecret, notFound, secretsEqual, sha256Hex } from '../core/index.ts';
 import type { Database, EventBus } from '../storage/index.ts';
 import { checkPasswordRules, hashPassword, verifyPassword } from './passwords.ts';
 import { SessionStore } from './session-store.ts';
+import type { Throttle } from './throttle.ts';
+import { TotpStore } from './totp.ts';
 import { toUser, type User, UserStore } from './user-store.ts';
 
 const USERNAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -18,6 +20,33 @@ const TOUCH_EVERY_MS = 60_000;
 export interface SessionConfig {
   idleMinutes: number;
   absoluteHours: number;
+}
+
+export interface MfaConfig {
+  requiredForAdmins: boolean;
+  freshMinutes: number;
+  pendingMinutes: number;
+  maxFailuresPerLogin: number;
+}
+
+/**
+ * A kind of second factor another module provides (passkeys): how many confirmed
+ * credentials of it a user has, and the `methods` names login lists when they have one.
+ */
+export interface SecondFactor {
+  methods: readonly string[];
+  count(userId: string, ex: Executor): Promise<number>;
+}
+
+/** What a password login leads to: a session, or a pending login waiting for a second factor. */
+export type LoginOutcome =
+  | { status: 'ok'; session: LoginResult; mfaEnrollmentRequired: boolean }
+  | { status: 'mfa_required'; mfaToken: string; methods: string[]; expiresAt: Date };
+
+export interface PendingLogin {
+  id: string;
+  userId: string;
+  username: string;
 }
 
 export interface LoginResult {
@@ -32,6 +61,8 @@ export interface AuthenticatedSession {
   principal: Extract<Principal, { kind: 'user' }>;
   sessionId: string;
   csrfHash: string;
+  /** A platform/project admin without a confirmed second factor: everything but enrollment is refused. */
+  mfaEnrollmentRequired: boolean;
 }
 
 export interface SessionView {
@@ -44,6 +75,7 @@ export interface SessionView {
   userAgent: string | null;
   authTime: string;
   amr: string[];
+  mfaAt: string | null;
 }
 
 /**
@@ -54,6 +86,20 @@ export interface SessionView {
 export function csrfTokenFor(sessionToken: string): string {
   return createHmac('sha256', sessionToken).update('modelkeep-csrf/1').digest('base64url');
 }
+
+export interface SessionListEntry {
+  id: string;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+  ip: string | null;
+  userAgent: string | null;
+  amr: string[];
+  mfaAt: string | null;
+  current: boolean;
+}
+
+const ADMIN_ROLES = ['platform-admin', 'project-admin'];
 
 export function validateUsername(value: unknown): string {
   if (typeof value !== 'string' || !USERNAME.test(value)) {
@@ -71,8 +117,23 @@ export class IdentityService {
   readonly #cfg: SessionConfig;
   readonly #clock: Clock;
   readonly #bus: EventBus;
+  readonly #mfa: MfaConfig;
+  readonly #totp: TotpStore;
+  readonly #factors: SecondFactor[] = [];
+  readonly #credentialRevokers: Array<(tx: Executor, userId: string, now: Date, reason: string) => Promise<() => void>> = [];
+  /** Per-account and per-IP failure counters; other authentication paths (tokens) use it too. */
+  readonly throttle: Throttle;
 
-  constructor(deps: { db: Kysely<Database>; audit: AuditLog; guard: Authorizer<Work>; sessions: SessionConfig; clock: Clock; bus: EventBus }) {
+  constructor(deps: {
+    db: Kysely<Database>;
+    audit: AuditLog;
+    guard: Authorizer<Work>;
+    sessions: SessionConfig;
+    clock: Clock;
+    bus: EventBus;
+    mfa: MfaConfig;
+    throttle: Throttle;
+  }) {
     this.#db = deps.db;
     this.#audit = deps.audit;
     this.#guard = deps.guard;
@@ -81,16 +142,109 @@ export class IdentityService {
     this.#cfg = deps.sessions;
     this.#clock = deps.clock;
     this.#bus = deps.bus;
+    this.#mfa = deps.mfa;
+    this.#totp = new TotpStore(deps.db);
+    this.throttle = deps.throttle;
+  }
+
+  /** Adds a kind of second factor (passkeys): it counts towards factorCount and login's methods. */
+  /**
+   * Other credential kinds (token families, API keys) that must die with the user's sessions
+   * on logout-all and deactivation. Runs in the same transaction; the returned function
+   * publishes after commit.
+   */
+  revokeCredentialsWith(fn: (tx: Executor, userId: string, now: Date, reason: string) => Promise<() => void>): void {
+    this.#credentialRevokers.push(fn);
+  }
+
+  async #revokeCredentials(tx: Executor, userId: string, now: Date, reason: string): Promise<() => void> {
+    const after: Array<() => void> = [];
+    for (const fn of this.#credentialRevokers) after.push(await fn(tx, userId, now, reason));
+    return () => {
+      for (const f of after) f();
+    };
+  }
+
+  registerFactor(f: SecondFactor): void {
+    this.#factors.push(f);
+  }
+
+  /** Confirmed second factors of a user: TOTP (0 or 1) plus every registered kind. */
+  async factorCount(userId: string, ex: Executor = this.#db): Promise<number> {
+    let n = (await this.#totp.isConfirmed(userId, ex)) ? 1 : 0;
+    for (const f of this.#factors) n += await f.count(userId, ex);
+    return n;
+  }
+
+  async #methods(userId: string): Promise<string[]> {
+    const out: string[] = [];
+    if (await this.#totp.isConfirmed(userId)) {
+      out.push('totp');
+      if ((await this.#totp.unusedRecoveryCodes(userId)) > 0) out.push('recovery');
+    }
+    for (const f of this.#factors) if ((await f.count(userId, this.#db)) > 0) out.push(...f.methods);
+    return out;
+  }
+
+  async #isAdmin(userId: string, now: Date, ex: Executor = this.#db): Promise<boolean> {
+    const r = await ex
+      .selectFrom('role_bindings')
+      .select('id')
+      .where('principal_kind', '=', 'user')
+      .where('principal_id', '=', userId)
+      .where('role', 'in', ADMIN_ROLES)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now.toISOString())]))
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /**
+   * True when the user holds platform-admin or project-admin (anywhere) and has no confirmed
+   * second factor: such a user may only enroll one. Every authentication path (session,
+   * access token, API key) must ask this and refuse with 403 mfa_enrollment_required.
+   */
+  async mfaEnrollmentRequired(userId: string, now: Date): Promise<boolean> {
+    if (!this.#mfa.requiredForAdmins) return false;
+    if (!(await this.#isAdmin(userId, now))) return false;
+    return (await this.factorCount(userId)) === 0;
+  }
+
+  /** Throws 428 mfa_required unless a second factor succeeded in this session within the fresh window. */
+  requireFreshMfa(ctx: RequestContext): void {
+    const p = ctx.principal;
+    const fresh = p.kind === 'user' && p.mfaAt !== null && ctx.now.getTime() - p.mfaAt.getTime() <= this.#mfa.freshMinutes * 60_000;
+    if (!fresh) {
+      throw new ModelkeepError('mfa_required', 'this operation needs a recent second factor', {
+        hint: 'confirm with POST /v1/auth/step-up/totp (or a passkey) and retry',
+      });
+    }
+  }
+
+  #user(ctx: RequestContext): Extract<Principal, { kind: 'user' }> {
+    const p = ctx.principal;
+    if (p.kind !== 'user' || !p.sessionId) throw new ModelkeepError('unauthenticated', 'authentication required');
+    return p;
   }
 
   get users(): UserStore {
     return this.#users;
   }
 
-  /** Password login. Unknown user and wrong password give the same error in similar time. */
-  async login(ctx: RequestContext, username: unknown, password: unknown): Promise<LoginResult> {
+  /**
+   * Password login. Unknown user and wrong password give the same error in similar time,
+   * and are throttled alike. A user with a second factor gets a pending login (mfaToken)
+   * instead of a session: no session exists until the second factor succeeds.
+   */
+  async login(ctx: RequestContext, username: unknown, password: unknown): Promise<LoginOutcome> {
     const name = typeof username === 'string' ? username : '';
     const pass = typeof password === 'string' ? password : '';
+    const keys = this.throttle.keys('login', name, ctx.ip);
+    try {
+      await this.throttle.attempt(keys);
+    } catch (err) {
+      await this.#audit.record(ctx, { action: 'auth.login', outcome: 'failure', resource: `user:${name.slice(0, 64)}`, reason: 'throttled' });
+      throw err;
+    }
     const row = USERNAME.test(name) ? await this.#users.byUsername(name) : null;
     const ok = await verifyPassword(row?.password_hash ?? null, pass);
     if (!row || !ok || row.status !== 'active') {
@@ -104,7 +258,245 @@ export class IdentityService {
       });
       throw new ModelkeepError('invalid_credentials', 'invalid username or password');
     }
-    return this.issueSession(ctx, { id: row.id, username: row.username }, ['pwd'], null);
+    await this.throttle.succeeded(keys);
+    const user = { id: row.id, username: row.username };
+    if ((await this.factorCount(user.id)) > 0) return this.#startPendingLogin(ctx, user, ['pwd']);
+    const enroll = await this.mfaEnrollmentRequired(user.id, ctx.now);
+    const session = await this.issueSession(ctx, user, ['pwd'], null);
+    return { status: 'ok', session, mfaEnrollmentRequired: enroll };
+  }
+
+  async #startPendingLogin(ctx: RequestContext, user: { id: string; username: string }, amr: string[]): Promise<LoginOutcome> {
+    const mfaToken = newSecret();
+    const expiresAt = new Date(ctx.now.getTime() + this.#mfa.pendingMinutes * 60_000);
+    const methods = await this.#methods(user.id);
+    const id = newId('mfp');
+    await this.#db.transaction().execute(async (tx) => {
+      await tx
+        .insertInto('mfa_pending_logins')
+        .values({ id, token_hash: sha256Hex(mfaToken), user_id: user.id, amr: JSON.stringify(amr), created_at: ctx.now.toISOString(), expires_at: expiresAt.toISOString(), failures: 0, consumed_at: null })
+        .execute();
+      await this.#audit.append(tx, ctx, { action: 'auth.mfa_challenge', outcome: 'success', resource: `user:${user.username}`, details: { methods, pendingLogin: id } });
+    });
+    return { status: 'mfa_required', mfaToken, methods, expiresAt };
+  }
+
+  /** The user a live pending login belongs to (for a factor that must prepare a challenge, e.g. passkeys), or null. */
+  async pendingLogin(mfaToken: unknown, now: Date = this.#clock.now()): Promise<PendingLogin | null> {
+    if (typeof mfaToken !== 'string' || mfaToken.length === 0 || mfaToken.length > 128) return null;
+    const r = await this.#db
+      .selectFrom('mfa_pending_logins')
+      .innerJoin('users', 'users.id', 'mfa_pending_logins.user_id')
+      .select(['mfa_pending_logins.id as id', 'mfa_pending_logins.user_id as userId', 'users.username as username', 'mfa_pending_logins.expires_at as expiresAt', 'mfa_pending_logins.consumed_at as consumedAt', 'mfa_pending_logins.failures as failures', 'users.status as status'])
+      .where('mfa_pending_logins.token_hash', '=', sha256Hex(mfaToken))
+      .executeTakeFirst();
+    if (!r || r.consumedAt !== null || r.status !== 'active' || now.getTime() >= Date.parse(r.expiresAt) || Number(r.failures) >= this.#mfa.maxFailuresPerLogin) return null;
+    return { id: r.id, userId: r.userId, username: r.username };
+  }
+
+  /**
+   * Finishes a pending login with a second factor: the one way from an mfaToken to a session.
+   * `verify` checks the factor (true: it succeeded); `amr` is what it adds ('otp', 'hwk').
+   * Failures are counted on the pending login (after maxFailuresPerLogin it is discarded and
+   * the user must sign in again) and on the per-account throttle. Success consumes the
+   * pending login (single use) and issues a new session with 'mfa' in its amr.
+   */
+  async completePendingLogin(
+    ctx: RequestContext,
+    mfaToken: unknown,
+    method: string,
+    verify: (user: PendingLogin) => Promise<boolean>,
+    amr: readonly string[],
+  ): Promise<LoginResult> {
+    const pending = await this.pendingLogin(mfaToken, ctx.now);
+    if (!pending) {
+      await this.#audit.record(ctx, { action: 'auth.mfa_failure', outcome: 'failure', resource: 'user:unknown', reason: 'invalid or expired sign-in attempt', details: { method } });
+      throw new ModelkeepError('invalid_credentials', 'the sign-in attempt is invalid or has expired', { hint: 'sign in again with your password' });
+    }
+    const resource = `user:${pending.username}`;
+    const keys = this.throttle.keys('mfa', pending.userId, ctx.ip);
+    try {
+      await this.throttle.attempt(keys);
+    } catch (err) {
+      await this.#audit.record(ctx, { action: 'auth.mfa_failure', outcome: 'failure', resource, reason: 'throttled', details: { method } });
+      throw err;
+    }
+    const ok = await verify(pending);
+    if (!ok) {
+      const restart = await this.#db.transaction().execute(async (tx) => {
+        await tx.updateTable('mfa_pending_logins').set((eb) => ({ failures: eb('failures', '+', 1) })).where('id', '=', pending.id).execute();
+        const row = await tx.selectFrom('mfa_pending_logins').select('failures').where('id', '=', pending.id).executeTakeFirstOrThrow();
+        const over = Number(row.failures) >= this.#mfa.maxFailuresPerLogin;
+        if (over) await tx.updateTable('mfa_pending_logins').set({ consumed_at: ctx.now.toISOString() }).where('id', '=', pending.id).execute();
+        await this.#audit.append(tx, ctx, {
+          action: 'auth.mfa_failure',
+          outcome: 'failure',
+          resource,
+          reason: over ? 'wrong or reused code; too many failures, sign-in discarded' : 'wrong or reused code',
+          details: { method },
+        });
+        return over;
+      });
+      throw new ModelkeepError('invalid_credentials', 'invalid code', restart ? { hint: 'too many wrong codes: sign in again with your password' } : {});
+    }
+    const consumed = await this.#db
+      .updateTable('mfa_pending_logins')
+      .set({ consumed_at: ctx.now.toISOString() })
+      .where('id', '=', pending.id)
+      .where('consumed_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(consumed.numUpdatedRows) !== 1) throw new ModelkeepError('invalid_credentials', 'the sign-in attempt is invalid or has expired', { hint: 'sign in again with your password' });
+    await this.throttle.succeeded(keys);
+    const first = await this.#db.selectFrom('mfa_pending_logins').select('amr').where('id', '=', pending.id).executeTakeFirstOrThrow();
+    const all = [...new Set([...(JSON.parse(first.amr) as string[]), ...amr, 'mfa'])];
+    await this.#audit.record(ctx, { action: method === 'recovery' ? 'auth.recovery_used' : 'auth.mfa_success', outcome: 'success', resource, details: { method } });
+    return this.issueSession(ctx, { id: pending.userId, username: pending.username }, all, ctx.now);
+  }
+
+  /** Second step of a login with a TOTP code (each code accepted at most once per account). */
+  loginTotp(ctx: RequestContext, mfaToken: unknown, code: unknown): Promise<LoginResult> {
+    return this.completePendingLogin(ctx, mfaToken, 'totp', (u) => this.#totp.accept(this.#db, u.userId, code, ctx.now, true), ['otp']);
+  }
+
+  /** Second step of a login with a single-use recovery code. */
+  loginRecovery(ctx: RequestContext, mfaToken: unknown, code: unknown): Promise<LoginResult> {
+    return this.completePendingLogin(ctx, mfaToken, 'recovery', (u) => this.#totp.useRecoveryCode(this.#db, u.userId, code, ctx.now), ['otp']);
+  }
+
+  /**
+   * Enrollment and removal of a factor are sensitive (MC-SES-05): a user who has a factor
+   * must have used it recently; a user without one must have signed in recently.
+   */
+  async #requireRecentAuth(ctx: RequestContext, userId: string): Promise<void> {
+    const p = this.#user(ctx);
+    if ((await this.factorCount(userId)) > 0) return this.requireFreshMfa(ctx);
+    if (ctx.now.getTime() - p.authTime.getTime() > this.#mfa.freshMinutes * 60_000) {
+      throw new ModelkeepError('mfa_required', 'this operation needs a recent sign-in', { hint: 'sign out, sign in again and retry' });
+    }
+  }
+
+  /** Starts TOTP enrollment: a new secret, pending until confirmed with a code. */
+  async beginTotp(ctx: RequestContext): Promise<{ secret: string; otpauthUrl: string }> {
+    const p = this.#user(ctx);
+    if (await this.#totp.isConfirmed(p.id)) throw new ModelkeepError('conflict', 'an authenticator app is already set up', { hint: 'remove it first (DELETE /v1/me/mfa/totp)' });
+    await this.#requireRecentAuth(ctx, p.id);
+    return this.#db.transaction().execute(async (tx) => {
+      const r = await this.#totp.begin(tx, p.id, p.username, ctx.now);
+      await this.#audit.append(tx, ctx, { action: 'auth.mfa_enrollment_started', outcome: 'success', resource: `user:${p.username}`, details: { method: 'totp' } });
+      return r;
+    });
+  }
+
+  /** Confirms TOTP enrollment with a first code; returns 10 recovery codes (shown once). */
+  async confirmTotp(ctx: RequestContext, code: unknown): Promise<{ recoveryCodes: string[] }> {
+    const p = this.#user(ctx);
+    const keys = this.throttle.keys('mfa', p.id, ctx.ip);
+    await this.throttle.attempt(keys);
+    const codes = await this.#db.transaction().execute(async (tx) => {
+      if (!(await this.#totp.accept(tx, p.id, code, ctx.now, false))) return null;
+      const c = await this.#totp.newRecoveryCodes(tx, p.id, ctx.now);
+      await this.#audit.append(tx, ctx, { action: 'auth.mfa_enrolled', outcome: 'success', resource: `user:${p.username}`, details: { method: 'totp', recoveryCodes: c.length } });
+      return c;
+    });
+    if (!codes) {
+      await this.#audit.record(ctx, { action: 'auth.mfa_enrolled', outcome: 'failure', resource: `user:${p.username}`, reason: 'no pending enrollment, or wrong code', details: { method: 'totp' } });
+      throw invalidInput('the code is not valid', 'start with POST /v1/me/mfa/totp and enter the current code of the app');
+    }
+    await this.throttle.succeeded(keys);
+    return { recoveryCodes: codes };
+  }
+
+  /** Removes the authenticator app (and its recovery codes). A confirmed one needs a fresh second factor. */
+  async removeTotp(ctx: RequestContext): Promise<void> {
+    const p = this.#user(ctx);
+    const t = await this.#totp.get(p.id);
+    if (!t) return; // idempotent: nothing to remove
+    if (t.confirmed) this.requireFreshMfa(ctx);
+    await this.#db.transaction().execute(async (tx) => {
+      await this.#totp.remove(tx, p.id);
+      const left = await this.factorCount(p.id, tx);
+      await this.#audit.append(tx, ctx, { action: 'auth.mfa_removed', outcome: 'success', resource: `user:${p.username}`, details: { method: 'totp', factorsLeft: left } });
+    });
+  }
+
+  /** Replaces the recovery codes. Needs a fresh second factor. */
+  async regenerateRecoveryCodes(ctx: RequestContext): Promise<{ recoveryCodes: string[] }> {
+    const p = this.#user(ctx);
+    if (!(await this.#totp.isConfirmed(p.id))) throw notFound('authenticator');
+    this.requireFreshMfa(ctx);
+    return this.#db.transaction().execute(async (tx) => {
+      const c = await this.#totp.newRecoveryCodes(tx, p.id, ctx.now);
+      await this.#audit.append(tx, ctx, { action: 'auth.recovery_codes_regenerated', outcome: 'success', resource: `user:${p.username}`, details: { count: c.length } });
+      return { recoveryCodes: c };
+    });
+  }
+
+  /** What the user has set up, for the console's security page. */
+  async mfaStatus(ctx: RequestContext): Promise<{ totp: boolean; recoveryCodesLeft: number; factors: number; enrollmentRequired: boolean }> {
+    const p = this.#user(ctx);
+    const totp = await this.#totp.isConfirmed(p.id);
+    return {
+      totp,
+      recoveryCodesLeft: totp ? await this.#totp.unusedRecoveryCodes(p.id) : 0,
+      factors: await this.factorCount(p.id),
+      enrollmentRequired: await this.mfaEnrollmentRequired(p.id, ctx.now),
+    };
+  }
+
+  /** Step-up with a TOTP code: marks MFA now and rotates the session (new id, cookie and CSRF token). */
+  async stepUpTotp(ctx: RequestContext, code: unknown): Promise<LoginResult> {
+    const p = this.#user(ctx);
+    const keys = this.throttle.keys('mfa', p.id, ctx.ip);
+    try {
+      await this.throttle.attempt(keys);
+    } catch (err) {
+      await this.#audit.record(ctx, { action: 'auth.mfa_failure', outcome: 'failure', resource: `user:${p.username}`, reason: 'throttled', details: { method: 'totp', stepUp: true } });
+      throw err;
+    }
+    if (!(await this.#totp.accept(this.#db, p.id, code, ctx.now, true))) {
+      await this.#audit.record(ctx, { action: 'auth.mfa_failure', outcome: 'failure', resource: `user:${p.username}`, reason: 'wrong or reused code', details: { method: 'totp', stepUp: true } });
+      throw new ModelkeepError('invalid_credentials', 'invalid code');
+    }
+    await this.throttle.succeeded(keys);
+    await this.#audit.record(ctx, { action: 'auth.mfa_success', outcome: 'success', resource: `user:${p.username}`, details: { method: 'totp', stepUp: true } });
+    return this.rotateSession(ctx, ['otp', 'mfa'], ctx.now);
+  }
+
+  /**
+   * Replaces the caller's session by a new one (new id, secret and CSRF token; the old one is
+   * dead at once), keeping its creation time and absolute expiry, adding `amr` and setting
+   * mfaAt. Step-up with any factor ends here: no fixation across a privilege change.
+   */
+  async rotateSession(ctx: RequestContext, amr: readonly string[], mfaAt: Date | null): Promise<LoginResult> {
+    const p = this.#user(ctx);
+    const oldId = p.sessionId as string;
+    const token = newSecret();
+    const csrfToken = csrfTokenFor(token);
+    const sessionId = newId('ses');
+    const result = await this.#db.transaction().execute(async (tx) => {
+      const old = await this.#sessions.byId(oldId, tx);
+      if (!old || old.revoked_at !== null || !(await this.#sessions.revoke(tx, oldId, ctx.now, 'rotated'))) {
+        throw new ModelkeepError('unauthenticated', 'authentication required');
+      }
+      const all = [...new Set([...(JSON.parse(old.amr) as string[]), ...amr])];
+      await this.#sessions.insert(tx, {
+        ...old,
+        id: sessionId,
+        token_hash: sha256Hex(token),
+        csrf_hash: sha256Hex(csrfToken),
+        amr: JSON.stringify(all),
+        last_seen_at: ctx.now.toISOString(),
+        ip: ctx.ip,
+        user_agent: ctx.userAgent?.slice(0, 512) ?? null,
+        revoked_at: null,
+        revoked_reason: null,
+        mfa_at: (mfaAt ?? (old.mfa_at ? new Date(old.mfa_at) : null))?.toISOString() ?? null,
+      });
+      await this.#audit.append(tx, ctx, { action: 'auth.session_rotated', outcome: 'success', resource: `session:${oldId}`, details: { newSession: sessionId, amr: all } });
+      return { token, csrfToken, sessionId, expiresAt: new Date(old.expires_at) };
+    });
+    this.#bus.publish({ type: 'session.revoked', sessionId: oldId });
+    return result;
   }
 
   /**
@@ -142,50 +534,11 @@ export class IdentityService {
     return { token, csrfToken, sessionId, expiresAt };
   }
 
-  /**
-   * Step-up: a second factor just succeeded inside a signed-in session. The session is
-   * replaced by a new one (fresh id, cookie and CSRF token: an id captured before the
-   * step-up is worthless) that records the factor in amr and now as mfa_at. The absolute
-   * lifetime and authTime carry over: a step-up never extends a session.
-   */
+  /** Step-up with a factor verified elsewhere (a passkey): the same rotation as a TOTP step-up. */
   async stepUp(ctx: RequestContext, sessionId: string, method: 'hwk' | 'otp'): Promise<LoginResult> {
     const p = ctx.principal;
     if (p.kind !== 'user' || p.sessionId !== sessionId) throw new ModelkeepError('unauthenticated', 'authentication required');
-    const now = ctx.now;
-    const token = newSecret();
-    const csrfToken = csrfTokenFor(token);
-    const newSessionId = newId('ses');
-    const result = await this.#db.transaction().execute(async (tx) => {
-      const old = await this.#sessions.byId(sessionId, tx);
-      if (!old || old.revoked_at !== null || old.user_id !== p.id) throw new ModelkeepError('unauthenticated', 'authentication required');
-      // Revoke first: two concurrent step-ups of one session cannot both mint a successor.
-      if (!(await this.#sessions.revoke(tx, sessionId, now, 'step-up'))) throw new ModelkeepError('unauthenticated', 'authentication required');
-      const amr = [...new Set([...(JSON.parse(old.amr) as string[]), method, 'mfa'])];
-      await this.#sessions.insert(tx, {
-        ...old,
-        id: newSessionId,
-        token_hash: sha256Hex(token),
-        csrf_hash: sha256Hex(csrfToken),
-        amr: JSON.stringify(amr),
-        created_at: now.toISOString(),
-        last_seen_at: now.toISOString(),
-        ip: ctx.ip,
-        user_agent: ctx.userAgent?.slice(0, 512) ?? null,
-        revoked_at: null,
-        revoked_reason: null,
-        mfa_at: now.toISOString(),
-      });
-      const sctx: RequestContext = { ...ctx, principal: { ...p, sessionId: newSessionId, amr, mfaAt: now } };
-      await this.#audit.append(tx, sctx, {
-        action: 'auth.step_up',
-        outcome: 'success',
-        resource: `user:${p.username}`,
-        details: { method, amr, previousSession: sessionId },
-      });
-      return { token, csrfToken, sessionId: newSessionId, expiresAt: new Date(old.expires_at) };
-    });
-    this.#bus.publish({ type: 'session.revoked', sessionId });
-    return result;
+    return this.rotateSession(ctx, [method, 'mfa'], ctx.now);
   }
 
   /** Resolves a session cookie to a principal, or null when it is unknown, revoked, expired or idle. */
@@ -230,6 +583,7 @@ export class IdentityService {
       },
       sessionId: s.id,
       csrfHash: s.csrf_hash,
+      mfaEnrollmentRequired: await this.mfaEnrollmentRequired(s.user_id, now),
     };
   }
 
@@ -240,14 +594,68 @@ export class IdentityService {
   }
 
   async logout(ctx: RequestContext): Promise<void> {
-    const p = ctx.principal;
-    if (p.kind !== 'user' || !p.sessionId) throw new ModelkeepError('unauthenticated', 'authentication required');
-    const sid = p.sessionId;
+    const sid = this.#user(ctx).sessionId as string;
     await this.#db.transaction().execute(async (tx) => {
       await this.#sessions.revoke(tx, sid, ctx.now, 'logout');
       await this.#audit.append(tx, ctx, { action: 'auth.logout', outcome: 'success', resource: `session:${sid}` });
     });
     this.#bus.publish({ type: 'session.revoked', sessionId: sid });
+  }
+
+  /**
+   * Ends every session of the caller and marks every token issued up to now as dead
+   * (users.tokens_not_before; token verification compares iat). Token modules listen for
+   * 'user.sessions_revoked' on the bus and drop their token families and caches.
+   */
+  async logoutAll(ctx: RequestContext): Promise<{ sessionsEnded: number }> {
+    const p = this.#user(ctx);
+    const { ended, publish } = await this.#db.transaction().execute(async (tx) => {
+      const ids = await this.#sessions.revokeAllOfUser(tx, p.id, ctx.now, 'logout-all');
+      await tx.updateTable('users').set({ tokens_not_before: ctx.now.toISOString() }).where('id', '=', p.id).execute();
+      // Refresh-token families too: "everywhere" includes the CLI and other devices (MC-SES-04).
+      const after = await this.#revokeCredentials(tx, p.id, ctx.now, 'logout-all');
+      await this.#audit.append(tx, ctx, { action: 'auth.logout_all', outcome: 'success', resource: `user:${p.username}`, details: { sessionsEnded: ids.length } });
+      return { ended: ids, publish: after };
+    });
+    publish();
+    for (const sessionId of ended) this.#bus.publish({ type: 'session.revoked', sessionId });
+    this.#bus.publish({ type: 'user.sessions_revoked', userId: p.id, at: ctx.now });
+    return { sessionsEnded: ended.length };
+  }
+
+  /** The caller's live sessions (not revoked, not past idle or absolute expiry). */
+  async listSessions(ctx: RequestContext): Promise<SessionListEntry[]> {
+    const p = this.#user(ctx);
+    const now = ctx.now.getTime();
+    const rows = await this.#sessions.activeOfUser(p.id);
+    return rows
+      .filter((s) => now < Date.parse(s.expires_at) && now < Date.parse(s.last_seen_at) + this.#cfg.idleMinutes * 60_000)
+      .map((s) => ({
+        id: s.id,
+        createdAt: s.created_at,
+        lastSeenAt: s.last_seen_at,
+        expiresAt: s.expires_at,
+        ip: s.ip,
+        userAgent: s.user_agent,
+        amr: JSON.parse(s.amr) as string[],
+        mfaAt: s.mfa_at,
+        current: s.id === p.sessionId,
+      }));
+  }
+
+  /** Ends one of the caller's sessions. Another user's session id is simply not found. */
+  async endSession(ctx: RequestContext, sessionId: string): Promise<{ current: boolean }> {
+    const p = this.#user(ctx);
+    const done = await this.#db.transaction().execute(async (tx) => {
+      const s = await this.#sessions.byId(sessionId, tx);
+      if (!s || s.user_id !== p.id || s.revoked_at !== null) return false;
+      await this.#sessions.revoke(tx, sessionId, ctx.now, 'ended by user');
+      await this.#audit.append(tx, ctx, { action: 'auth.session_ended', outcome: 'success', resource: `session:${sessionId}` });
+      return true;
+    });
+    if (!done) throw notFound('session');
+    this.#bus.publish({ type: 'session.revoked', sessionId });
+    return { current: sessionId === p.sessionId };
   }
 
   async me(ctx: RequestContext): Promise<{ user: User; session: SessionView | null }> {
@@ -259,7 +667,7 @@ export class IdentityService {
     return { user: toUser(row), session: s ? this.#sessionView(s) : null };
   }
 
-  #sessionView(s: { id: string; created_at: string; last_seen_at: string; expires_at: string; ip: string | null; user_agent: string | null; auth_time: string; amr: string }): SessionView {
+  #sessionView(s: { id: string; created_at: string; last_seen_at: string; expires_at: string; ip: string | null; user_agent: string | null; auth_time: string; amr: string; mfa_at: string | null }): SessionView {
     const idle = new Date(Date.parse(s.last_seen_at) + this.#cfg.idleMinutes * 60_000);
     const abs = new Date(s.expires_at);
     return {
@@ -272,6 +680,7 @@ export class IdentityService {
       userAgent: s.user_agent,
       authTime: s.auth_time,
       amr: JSON.parse(s.amr) as string[],
+      mfaAt: s.mfa_at,
     };
   }
 
@@ -308,6 +717,7 @@ export class IdentityService {
 
   /** Deactivation ends every session of the user at once. */
   async deactivateUser(ctx: RequestContext, userId: string): Promise<{ user: User; sessionsEnded: number }> {
+    let publishRevocations = (): void => {};
     const result = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
       const row = await this.#users.byId(userId, w.tx);
       await this.#guard.authorize(ctx, 'user:deactivate', { type: 'user', path: row?.username ?? userId, projectId: null, targetPrincipalId: userId }, w);
@@ -315,6 +725,7 @@ export class IdentityService {
       if (ctx.principal.kind === 'user' && ctx.principal.id === userId) throw invalidInput('you cannot deactivate your own account');
       await this.#users.deactivate(w.tx, userId, ctx.now);
       const ended = await this.#sessions.revokeAllOfUser(w.tx, userId, ctx.now, 'user deactivated');
+      publishRevocations = await this.#revokeCredentials(w.tx, userId, ctx.now, 'user deactivated');
       await this.#audit.append(w.tx, ctx, {
         action: 'user.deactivate',
         outcome: 'success',
@@ -324,6 +735,7 @@ export class IdentityService {
       return { user: toUser({ ...row, status: 'deactivated', deactivated_at: ctx.now.toISOString() }), sessionsEnded: ended.length };
     });
     this.#bus.publish({ type: 'user.revoked', userId });
+    publishRevocations();
     return result;
   }
 }

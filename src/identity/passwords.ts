@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hash, verify } from '@node-rs/argon2';
 import { invalidInput } from '../core/index.ts';
 
@@ -11,7 +12,29 @@ export function checkPasswordRules(password: unknown): string {
     throw invalidInput(`password must have at least ${MIN_PASSWORD_LENGTH} characters`);
   }
   if (password.length > MAX_PASSWORD_LENGTH) throw invalidInput(`password must have at most ${MAX_PASSWORD_LENGTH} characters`);
+  if (isCommonPassword(password)) {
+    throw invalidInput('this password is on a list of commonly used passwords', 'choose a longer passphrase of unrelated words');
+  }
   return password;
+}
+
+let common: Set<string> | null = null;
+
+/** Comparison form: case and surrounding or repeated white space do not make a common password new. */
+function normalise(password: string): string {
+  return password.normalize('NFKC').toLowerCase().trim().replace(/\s+/g, ' ');
+}
+
+/** True for a password on the shipped list (common-passwords.txt) after normalisation (NIST SP 800-63B s3.1.1.2). */
+export function isCommonPassword(password: string): boolean {
+  common ??= new Set(
+    readFileSync(new URL('./common-passwords.txt', import.meta.url), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('#'))
+      .map(normalise),
+  );
+  const n = normalise(password);
+  return common.has(n) || common.has(n.replace(/ /g, ''));
 }
 
 export function hashPassword(password: string): Promise<string> {

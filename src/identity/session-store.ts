@@ -48,6 +48,9 @@ export class SessionStore {
       .execute();
     return rows.map((r) => r.id);
   }
+  async activeOfUser(userId: string): Promise<SessionsTable[]> {
+    return this.#db.selectFrom('sessions').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null).orderBy('created_at').execute();
+  }
   async byId(id: string, ex: Executor = this.#db): Promise<SessionsTable | null> {
     return (await ex.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
   }

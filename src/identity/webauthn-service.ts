@@ -104,6 +104,8 @@ export class WebAuthnService {
     this.#identity = deps.identity;
     this.#store = new PasskeyStore(deps.db);
     this.#cfg = deps.config;
+    // A passkey is a second factor: it counts for mandatory MFA and is offered after a password.
+    deps.identity.registerFactor({ methods: ['webauthn'], count: async (userId, ex) => (await this.#store.listOfUser(userId, ex)).length });
     if (deps.config.rpId && deps.config.origins) this.#rp = { rpId: deps.config.rpId, rpName: deps.config.rpName, origins: [...deps.config.origins] };
   }
 
@@ -289,6 +291,34 @@ export class WebAuthnService {
   async verifyUserAssertion(ctx: RequestContext, userId: string, response: unknown, binding: string): Promise<{ passkeyId: string }> {
     const r = await this.#assert(ctx, 'second-factor', response, { userId, binding, requireUV: false }, 'auth.mfa');
     return { passkeyId: r.passkeyId };
+  }
+
+  /** Options for finishing a password login with a passkey (POST /v1/auth/mfa/passkey/options {mfaToken}). */
+  async pendingLoginOptions(ctx: RequestContext, mfaToken: unknown): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const pending = await this.#identity.pendingLogin(mfaToken, ctx.now);
+    if (!pending || typeof mfaToken !== 'string') {
+      throw new ModelkeepError('invalid_credentials', 'the sign-in attempt is invalid or has expired', { hint: 'sign in again with your password' });
+    }
+    return this.secondFactorOptions(ctx, pending.userId, sha256Hex(mfaToken));
+  }
+
+  /** Finishes a password login with a passkey: the pending login's rules (single use, failure cap, throttle) apply. */
+  loginSecondFactor(ctx: RequestContext, mfaToken: unknown, response: unknown): Promise<LoginResult> {
+    return this.#identity.completePendingLogin(
+      ctx,
+      mfaToken,
+      'webauthn',
+      async (u) => {
+        try {
+          await this.verifyUserAssertion(ctx, u.userId, response, sha256Hex(String(mfaToken)));
+          return true;
+        } catch (err) {
+          if (err instanceof ModelkeepError && err.code === 'invalid_credentials') return false;
+          throw err;
+        }
+      },
+      ['hwk'],
+    );
   }
 
   // ---- internals

@@ -6,7 +6,7 @@ export type BusEvent =
   | { type: 'session.revoked'; sessionId: string }
   | { type: 'user.revoked'; userId: string }
   /** Every session and token of the user issued before now is void (logout-all); re-read tokens_not_before. */
-  | { type: 'user.sessions_revoked'; userId: string }
+  | { type: 'user.sessions_revoked'; userId: string; at?: Date }
   /** A refresh-token family (one grant) and every access token of it are void. */
   | { type: 'token-family.revoked'; familyId: string }
   | { type: 'api-key.revoked'; keyId: string }

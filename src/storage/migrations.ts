@@ -218,6 +218,54 @@ export const migrations: readonly Migration[] = [
     },
   },
   {
+    id: '0006-mfa-throttle',
+    async up(kdb) {
+      const db = kdb as AnyDb;
+      // One TOTP authenticator per user. confirmed_at null: enrollment pending. last_step:
+      // the last accepted 30 s time step, so a code is accepted at most once (RFC 6238 s5.2).
+      await db.schema
+        .createTable('mfa_totp')
+        .addColumn('user_id', 'text', (c) => c.primaryKey().references('users.id'))
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('confirmed_at', 'text')
+        .addColumn('last_step', 'bigint')
+        .execute();
+      // Recovery codes: only a SHA-256 of each (80 random bits) is kept; used_at makes them single-use.
+      await db.schema
+        .createTable('mfa_recovery_codes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('code_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('used_at', 'text')
+        .execute();
+      await db.schema.createIndex('mfa_recovery_codes_user').on('mfa_recovery_codes').column('user_id').execute();
+      // A password login waiting for its second factor: the mfaToken's hash, short-lived, single-use.
+      await db.schema
+        .createTable('mfa_pending_logins')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('amr', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .addColumn('consumed_at', 'text')
+        .execute();
+      // Failure counters with exponential back-off, shared by every server process.
+      await db.schema
+        .createTable('auth_throttle')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .addColumn('blocked_until', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      // logout-all: access tokens issued before this instant are dead (compare their iat).
+      await db.schema.alterTable('users').addColumn('tokens_not_before', 'text').execute();
+    },
+  },
+  {
     id: '0007-webauthn',
     async up(kdb) {
       const db = kdb as AnyDb;

@@ -287,6 +287,40 @@ export interface ApiKeysTable {
   revoked_at: string | null;
 }
 
+export interface MfaTotpTable {
+  user_id: string;
+  secret: string;
+  created_at: string;
+  confirmed_at: string | null;
+  last_step: number | string | null;
+}
+
+export interface MfaRecoveryCodesTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: string;
+  used_at: string | null;
+}
+
+export interface MfaPendingLoginsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  amr: string;
+  created_at: string;
+  expires_at: string;
+  failures: number;
+  consumed_at: string | null;
+}
+
+export interface AuthThrottleTable {
+  key: string;
+  failures: number;
+  blocked_until: string | null;
+  updated_at: string;
+}
+
 export interface MigrationsTable {
   id: string;
   applied_at: string;
@@ -295,6 +329,10 @@ export interface MigrationsTable {
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  mfa_pending_logins: MfaPendingLoginsTable;
+  auth_throttle: AuthThrottleTable;
   service_accounts: ServiceAccountsTable;
   webauthn_credentials: WebauthnCredentialsTable;
   webauthn_challenges: WebauthnChallengesTable;

@@ -112,7 +112,8 @@ test('admin create-user works offline on the data dir, before the server starts'
   expectExit(empty, 2, 'empty password');
   assert.match(empty.stderr, /^modelkeep: the password is empty\n/);
 
-  server = await startServer({ dataDir, port: 0, logLevel: 'silent' });
+  // The CLI signs in with a password only: mandatory MFA for admins is tested in test/http/mfa.test.ts.
+  server = await startServer({ dataDir, port: 0, logLevel: 'silent', mfa: { requiredForAdmins: false } });
 });
 
 test('help, version and usage errors', async () => {
@@ -303,6 +304,7 @@ test('permissions: a viewer cannot push (exit 4) and nothing is created', async 
 test('a failed upload names the file, exits non-zero and leaves the version a draft', async () => {
   // a second server whose artifact limit is below the 5 MiB file
   const small = await startServer({
+    mfa: { requiredForAdmins: false },
     dataDir: join(root, 'data-small'),
     port: 0,
     logLevel: 'silent',

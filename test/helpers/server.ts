@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Secret, TOTP } from 'otpauth';
 import pg from 'pg';
 import type { Clock, ConfigInput } from '../../src/core/index.ts';
 import { bootstrapUser, type RunningServer, startServer } from '../../src/main.ts';
@@ -55,7 +56,9 @@ export async function startTestServer(backend: Backend, opts: TestServerOptions 
   const pgdb = backend === 'postgres' && !opts.databaseUrl ? await createPgDatabase() : null;
   const databaseUrl = opts.databaseUrl ?? pgdb?.url;
   const server = await startServer(
-    { port: 0, logLevel: 'silent', ...opts.config, dataDir, ...(databaseUrl ? { databaseUrl } : {}) },
+    // Mandatory MFA for admins is off unless a test turns it on (mfa.test.ts does): the
+    // fixture's admins sign in with a password only, as before that feature.
+    { port: 0, logLevel: 'silent', mfa: { requiredForAdmins: false }, ...opts.config, dataDir, ...(databaseUrl ? { databaseUrl } : {}) },
     opts.clock ? { clock: opts.clock } : {},
   );
   const close = server.close;
@@ -185,6 +188,52 @@ export async function world(backend: Backend, opts: TestServerOptions = {}): Pro
       return c;
     },
   };
+}
+
+/** The current TOTP code (RFC 6238, SHA-1, 6 digits, 30 s) of a base32 secret, at `at`. */
+export function totpCode(secret: string, at: Date | number): string {
+  return new TOTP({ algorithm: 'SHA1', digits: 6, period: 30, secret: Secret.fromBase32(secret) }).generate({ timestamp: typeof at === 'number' ? at : at.getTime() });
+}
+
+/**
+ * Enrolls TOTP for the client's user (begin + confirm at `at`) and returns the secret and
+ * the recovery codes. The confirming code uses up the step of `at`.
+ */
+export async function enrollTotp(c: Client, at: Date | number): Promise<{ secret: string; recoveryCodes: string[] }> {
+  const { secret } = await json<{ secret: string }>(await expectOk(await c.post('/v1/me/mfa/totp')));
+  const { recoveryCodes } = await json<{ recoveryCodes: string[] }>(await expectOk(await c.post('/v1/me/mfa/totp/confirm', { code: totpCode(secret, at) })));
+  return { secret, recoveryCodes };
+}
+
+/** The password step of a login, without touching any client: status, body, Set-Cookie. */
+export async function passwordStep(
+  base: string,
+  username: string,
+  password = PASSWORD,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; setCookie: string | null; res: Response }> {
+  const res = await fetch(`${base}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ username, password }),
+  });
+  return { status: res.status, body: (await res.clone().json()) as Record<string, unknown>, setCookie: res.headers.get('set-cookie'), res };
+}
+
+/** Signs in a user who has TOTP: password step, then the code of `at`; returns a ready client. */
+export async function loginWithTotp(base: string, username: string, secret: string, at: Date | number): Promise<Client> {
+  const step = await passwordStep(base, username);
+  if (step.body.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${JSON.stringify(step.body)}`);
+  const c = new Client(base);
+  const r = await expectOk(await c.post('/v1/auth/mfa/totp', { mfaToken: step.body.mfaToken, code: totpCode(secret, at) }));
+  await adoptSession(c, r);
+  return c;
+}
+
+/** Reads the session cookie and CSRF token of a response that started a session into the client. */
+export async function adoptSession(c: Client, r: Response): Promise<void> {
+  c.cookie = (r.headers.get('set-cookie') ?? '').split(';')[0] ?? null;
+  c.csrf = ((await r.clone().json()) as { csrfToken: string }).csrfToken;
 }
 
 export async function expectOk(r: Response): Promise<Response> {

@@ -39,6 +39,8 @@ interface Case {
   freshSession?: true;
   /** How a signed-in principal outside `allow` is refused, when not by the default rule (someone else's API key: 404). */
   denied?: number;
+  /** The route ends every session of the caller (logout-all): the fixture's clients sign in again after it. */
+  signInAgain?: true;
 }
 
 const M_INT = '/v1/projects/fraud/models/m-int';
@@ -176,6 +178,29 @@ for (const backend of BACKENDS) {
         scope: 'platform',
         prepare: async () => ({ path: '/v1/auth/step-up/passkey', body: { response: { id: 'x' } } }),
       },
+      {
+        route: 'POST /v1/auth/logout-all',
+        what: 'logout everywhere',
+        allow: EVERYONE_SIGNED_IN,
+        ok: 200,
+        scope: 'platform',
+        freshSession: true,
+        signInAgain: true,
+        prepare: async () => ({ path: '/v1/auth/logout-all' }),
+      },
+      // The second-factor endpoints take no session: everyone reaches them, and a made-up mfaToken is refused (401).
+      { route: 'POST /v1/auth/mfa/totp', what: 'second factor (TOTP)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/mfa/totp', body: { mfaToken: 'x'.repeat(43), code: '123456' } }) },
+      { route: 'POST /v1/auth/mfa/recovery', what: 'second factor (recovery code)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/mfa/recovery', body: { mfaToken: 'x'.repeat(43), code: 'aaaa-bbbb-cccc-dddd' } }) },
+      // Step-up by a user without an authenticator: a signed-in caller reaches it and the code is refused (401 invalid_credentials).
+      { route: 'POST /v1/auth/step-up/totp', what: 'step-up (TOTP)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/step-up/totp', body: { code: '123456' } }) },
+      { route: 'GET /v1/me/sessions', what: 'my sessions', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/sessions' }) },
+      // Only one's own sessions can be ended: any other id is not found.
+      { route: 'DELETE /v1/me/sessions/:id', what: 'end a session', allow: EVERYONE_SIGNED_IN, ok: 404, scope: 'platform', prepare: async () => ({ path: '/v1/me/sessions/ses_not_mine' }) },
+      { route: 'GET /v1/me/mfa', what: 'my second factors', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa' }) },
+      { route: 'POST /v1/me/mfa/totp', what: 'start TOTP enrollment', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa/totp' }) },
+      { route: 'POST /v1/me/mfa/totp/confirm', what: 'confirm TOTP (wrong code)', allow: EVERYONE_SIGNED_IN, ok: 422, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa/totp/confirm', body: { code: '000000' } }) },
+      { route: 'DELETE /v1/me/mfa/totp', what: 'remove TOTP (none confirmed)', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa/totp' }) },
+      { route: 'POST /v1/me/mfa/recovery-codes', what: 'new recovery codes (no authenticator)', allow: EVERYONE_SIGNED_IN, ok: 404, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa/recovery-codes' }) },
       // ---- admin.ts
       { route: 'POST /v1/admin/users', what: 'create user', allow: ['admin'], ok: 201, scope: 'platform', prepare: async () => ({ path: '/v1/admin/users', body: { username: uniq('new-user') } }) },
       { route: 'GET /v1/admin/users', what: 'list users', allow: ['admin'], ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/admin/users' }) },
@@ -518,6 +543,10 @@ for (const backend of BACKENDS) {
               if (done.length > 0) problems.push(`${who}: denied yet recorded ${done.map((e) => e.action).join(', ')} as done`);
             }
           }
+        }
+        if (c.signInAgain) {
+          for (const role of [...ROLES, 'outsider'] as const) await w.as[role].login(role);
+          await w.admin.login('admin');
         }
         assert.deepEqual(problems, []);
       });

@@ -40,6 +40,20 @@ export function webauthnRoutes(app: FastifyInstance, deps: { webauthn: WebAuthnS
     return { status: 'ok', csrfToken: r.csrfToken };
   });
 
+  // A passkey as the second factor after a password (the mfaToken of the login answer).
+  app.post('/v1/auth/mfa/passkey/options', { config: { auth: false } }, async (request) => {
+    const body = (request.body ?? {}) as Body;
+    return webauthn.pendingLoginOptions(ctxOf(request, clock.now()), body.mfaToken);
+  });
+
+  app.post('/v1/auth/mfa/passkey', { config: { auth: false } }, async (request, reply) => {
+    const body = (request.body ?? {}) as Body;
+    const now = clock.now();
+    const r = await webauthn.loginSecondFactor(ctxOf(request, now), body.mfaToken, body.response);
+    setSessionCookie(reply, cookie, r.token, (r.expiresAt.getTime() - now.getTime()) / 1000);
+    return { status: 'ok', csrfToken: r.csrfToken };
+  });
+
   app.post('/v1/auth/step-up/passkey/options', async (request) => webauthn.stepUpOptions(ctxOf(request, clock.now())));
 
   app.post('/v1/auth/step-up/passkey', async (request, reply) => {

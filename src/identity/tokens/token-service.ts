@@ -6,6 +6,7 @@ import type { AuditLog, Executor } from '../../audit/index.ts';
 import type { Clock, Principal, RequestContext, Scope } from '../../core/index.ts';
 import { digestsEqual, newId, newSecret, sha256Hex } from '../../core/index.ts';
 import type { Database, EventBus, TokenFamiliesTable } from '../../storage/index.ts';
+import type { Throttle } from '../throttle.ts';
 import { type AccessClaims, AccessTokens } from './access-tokens.ts';
 import { OAuthError } from './oauth-error.ts';
 import { RevocationCache } from './revocation.ts';
@@ -64,6 +65,8 @@ export class TokenService {
   readonly keys: SigningKeys;
   readonly access: AccessTokens;
   readonly revocation: RevocationCache;
+  /** The shared login throttle (per client id and per IP) for client authentication; set by the composition root. */
+  throttle: Throttle | null = null;
   #issuer: string;
 
   constructor(deps: { db: Kysely<Database>; audit: AuditLog; clock: Clock; bus: EventBus; config: TokenConfig }) {
@@ -286,6 +289,9 @@ export class TokenService {
   /** grant_type=client_credentials: a service account; no refresh token. */
   async clientCredentials(ctx: RequestContext, client: { id: string; secret: string } | null, params: { scope?: unknown; resource?: unknown }): Promise<TokenResponse> {
     const now = ctx.now;
+    // Secret guessing meets the same back-off as password guessing (429 + Retry-After).
+    const keys = this.throttle?.keys('client', client?.id ?? '', ctx.ip) ?? [];
+    if (this.throttle) await this.throttle.attempt(keys);
     const sa = client ? await this.db.selectFrom('service_accounts').selectAll().where('client_id', '=', client.id).executeTakeFirst() : undefined;
     // Hash either way: an unknown client id takes as long as a wrong secret.
     const presented = tokenHash(client?.secret ?? '');
@@ -294,6 +300,7 @@ export class TokenService {
       await this.audit.record(ctx, { action: 'auth.client_credentials', outcome: 'failure', resource: `client:${(client?.id ?? '').slice(0, 64)}`, reason: !sa ? 'unknown client' : sa.status !== 'active' ? 'service account disabled' : 'wrong client secret' });
       throw new OAuthError('invalid_client', 'client authentication failed');
     }
+    if (this.throttle) await this.throttle.succeeded(keys);
     this.#checkResource(params.resource);
     const allowed = splitScope(sa.scopes);
     const asked = parseScope(params.scope, allowed);
