@@ -475,7 +475,7 @@ export class IdentityService {
     const sessionId = newId('ses');
     const result = await this.#db.transaction().execute(async (tx) => {
       const old = await this.#sessions.byId(oldId, tx);
-      if (!old || old.revoked_at !== null || !(await this.#sessions.revoke(tx, oldId, ctx.now, 'rotated'))) {
+      if (!old || old.revoked_at !== null || !(await this.#sessions.revoke(tx, oldId, ctx.now, 'step-up'))) {
         throw new ModelkeepError('unauthenticated', 'authentication required');
       }
       const all = [...new Set([...(JSON.parse(old.amr) as string[]), ...amr])];
@@ -492,7 +492,12 @@ export class IdentityService {
         revoked_reason: null,
         mfa_at: (mfaAt ?? (old.mfa_at ? new Date(old.mfa_at) : null))?.toISOString() ?? null,
       });
-      await this.#audit.append(tx, ctx, { action: 'auth.session_rotated', outcome: 'success', resource: `session:${oldId}`, details: { newSession: sessionId, amr: all } });
+      await this.#audit.append(tx, ctx, {
+        action: 'auth.step_up',
+        outcome: 'success',
+        resource: `user:${p.username}`,
+        details: { previousSession: oldId, newSession: sessionId, amr: all },
+      });
       return { token, csrfToken, sessionId, expiresAt: new Date(old.expires_at) };
     });
     this.#bus.publish({ type: 'session.revoked', sessionId: oldId });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../../src/core/index.ts';
-import { BACKENDS, Client, json, type World, world } from '../helpers/server.ts';
+import { BACKENDS, Client, json, PASSWORD, type World, world } from '../helpers/server.ts';
 import { adopt, authenticatorFor, enrollPasskey, loginOptions, postLogin, registrationOptions, type SoftAuthenticator } from '../helpers/soft-authenticator.ts';
 
 interface Passkey {
@@ -26,6 +26,13 @@ for (const backend of BACKENDS) {
       auth = authenticatorFor(w.server.url);
     });
     after(() => w.server.close());
+
+    /** A user without any factor yet, signed in with a password (every fixture user has a passkey by now). */
+    const freshUser = async (username: string): Promise<Client> => {
+      const created = await w.admin.post('/v1/admin/users', { username, password: PASSWORD });
+      assert.equal(created.status, 201, await created.clone().text());
+      return w.client(username);
+    };
 
     const audit = (action: string) =>
       w.server.services.db.kysely.selectFrom('audit_events').select(['actor', 'outcome', 'reason', 'details']).where('action', '=', action).execute();
@@ -202,7 +209,7 @@ for (const backend of BACKENDS) {
       await stepUp();
       // Someone else's passkey id is simply not found.
       assert.equal((await c.del('/v1/me/passkeys/pk_doesnotexist')).status, 404);
-      const other = await w.client('outsider');
+      const other = await freshUser('pk-other-owner');
       const theirs = await enrollPasskey(other, auth, 'theirs');
       assert.equal((await c.del(`/v1/me/passkeys/${(await json<Passkey>(theirs.res)).id}`)).status, 404);
 
@@ -218,6 +225,37 @@ for (const backend of BACKENDS) {
       // And the removed passkey no longer logs in.
       const login = await loginOptions(w.server.url);
       assert.equal((await postLogin(w.server.url, auth.get(login, credential))).status, 401);
+    });
+
+    test('a passkey finishes a password login as the second factor; the mfaToken works once', async () => {
+      const c = await freshUser('pk-second-factor');
+      const { res, credential } = await enrollPasskey(c, auth, 'second factor');
+      assert.equal(res.status, 201);
+      const stranger = await enrollPasskey(await freshUser('pk-stranger'), auth, 'stranger');
+      assert.equal(stranger.res.status, 201);
+
+      const post = (path: string, body: unknown) =>
+        fetch(`${w.server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const first = await json<{ status: string; mfaToken: string; methods: string[] }>(await post('/v1/auth/login', { username: 'pk-second-factor', password: PASSWORD }));
+      assert.equal(first.status, 'mfa_required');
+      assert.ok(first.methods.includes('webauthn'), `methods: ${first.methods.join(',')}`);
+
+      // A garbage mfaToken gets nothing, not even options.
+      assert.equal((await post('/v1/auth/mfa/passkey/options', { mfaToken: 'nope' })).status, 401);
+      // Another user's passkey does not finish this login.
+      const o = await json<{ challenge: string }>(await post('/v1/auth/mfa/passkey/options', { mfaToken: first.mfaToken }));
+      assert.equal((await post('/v1/auth/mfa/passkey', { mfaToken: first.mfaToken, response: auth.get(o, stranger.credential) })).status, 401);
+      const options = await json<{ challenge: string }>(await post('/v1/auth/mfa/passkey/options', { mfaToken: first.mfaToken }));
+      const ok = await post('/v1/auth/mfa/passkey', { mfaToken: first.mfaToken, response: auth.get(options, credential) });
+      assert.equal(ok.status, 200, await ok.clone().text());
+      const signedIn = new Client(w.server.url);
+      await adopt(signedIn, ok);
+      const me = await json<{ session: { amr: string[]; mfaAt: string | null } }>(await signedIn.get('/v1/me'));
+      assert.deepEqual([...me.session.amr].sort(), ['hwk', 'mfa', 'pwd']);
+      assert.notEqual(me.session.mfaAt, null);
+      // The pending login is spent: the same mfaToken cannot mint a second session.
+      assert.equal((await post('/v1/auth/mfa/passkey/options', { mfaToken: first.mfaToken })).status, 401);
+      assert.equal((await post('/v1/auth/mfa/passkey', { mfaToken: first.mfaToken, response: auth.get(options, credential) })).status, 401);
     });
   });
 }

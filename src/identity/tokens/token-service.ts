@@ -362,8 +362,8 @@ export class TokenService {
     return {
       families,
       publish: () => {
+        // The caller (logout-all, deactivation) announces the user-level change itself.
         for (const familyId of families) this.bus.publish({ type: 'token-family.revoked', familyId });
-        this.bus.publish({ type: 'user.sessions_revoked', userId });
       },
     };
   }
