@@ -1,3 +1,7 @@
 export { type Binding, BindingStore, PLATFORM_SCOPE } from './binding-store.ts';
-export { Guard } from './guard.ts';
-export { PLATFORM_ADMIN_ACTIONS, projectRequirement, ROLE_MATRIX_VERSION } from './role-matrix.ts';
+export { CedarEngine, PolicyLoadError } from './cedar-engine.ts';
+export { type CacheStats, Epochs, Lru } from './decision-cache.ts';
+export { Guard, type GuardOptions, STEP_UP_HINT } from './guard.ts';
+export { CedarPdp, ENGINES, type EngineName, loadPdp, type PdpDecision, type PdpRequest, type PolicyDecisionPoint } from './pdp.ts';
+export { type PdpSource, PolicyHolder, type PolicySetInfo, type ReloadResult } from './policy-holder.ts';
+export { PolicyService } from './policy-service.ts';

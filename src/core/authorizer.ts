@@ -49,7 +49,9 @@ export type Action =
   | 'binding:manage'
   | 'user:create'
   | 'user:read'
-  | 'user:deactivate';
+  | 'user:deactivate'
+  | 'policy:read'
+  | 'policy:reload';
 
 export interface ResourceRef {
   /** e.g. 'platform', 'project', 'model', 'version', 'artifact', 'deployment', 'pipeline', 'binding', 'user'. */
@@ -76,6 +78,8 @@ export interface Decision {
   hint?: string;
   /** Whether the caller may know the resource exists (403) or not (404). */
   visible: boolean;
+  /** A denial that a fresh second factor alone would lift: answered 428 mfa_required. */
+  mfaRequired?: boolean;
   policyVersion: string;
 }
 

@@ -204,6 +204,19 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Folder with schema.cedarschema and *.cedar policies; default: the policies/ folder shipped with Modelkeep. */
+    policiesDir: z.string().min(1).optional(),
+    authz: z
+      .object({
+        /** The policy decision point. Only Cedar ships; the seam is for another engine later. */
+        engine: z.enum(['cedar']).default('cedar'),
+        /** A second factor given this many minutes ago or less counts as fresh (`context.mfa == "fresh"`). */
+        mfaFreshMinutes: z.number().positive().max(24 * 60).default(15),
+        /** Most authorization decisions kept in the exact decision cache (least recently used go first). */
+        decisionCacheSize: z.number().int().min(1).max(10_000_000).default(100_000),
+      })
+      .strict()
+      .prefault({}),
     detectors: detectorsSchema.prefault({}),
     alerts: alertsSchema.prefault({}),
     metrics: metricsSchema.prefault({}),

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { AlertStore, AuditTree, MetricsExporter } from '../audit/index.ts';
+import type { PolicyService } from '../authz/index.ts';
 import type { Clock, Config } from '../core/index.ts';
 import { ModelkeepError, newSecret } from '../core/index.ts';
 import type { DeployService } from '../deploy/index.ts';
@@ -36,6 +37,7 @@ export interface AppServices {
   metrics: MetricsExporter;
   deploy: DeployService;
   pipelines: PipelineService;
+  policies: PolicyService;
 }
 
 export function buildApp(services: AppServices, config: Config): FastifyInstance {
@@ -115,7 +117,7 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
   registerAuthn(app, services.identity, cookie);
   const { clock } = services;
   authRoutes(app, { identity: services.identity, access: services.access, cookie, clock });
-  adminRoutes(app, { identity: services.identity, clock });
+  adminRoutes(app, { identity: services.identity, policies: services.policies, clock });
   registryRoutes(app, { registry: services.registry, access: services.access, clock });
   artifactRoutes(app, {
     registry: services.registry,

@@ -5,7 +5,12 @@ import { EventEmitter } from 'node:events';
 export type BusEvent =
   | { type: 'session.revoked'; sessionId: string }
   | { type: 'user.revoked'; userId: string }
-  | { type: 'bindings.changed'; scope: string };
+  /** Role bindings of `scope` changed; `principalId` names whose, when known (else every principal's cache is flushed). */
+  | { type: 'bindings.changed'; scope: string; principalId?: string }
+  /** An attribute policies read (stage, environment, sensitivity) of a resource in a project changed. */
+  | { type: 'resource.changed'; projectId: string; resource: string }
+  /** The active policy set changed (hot reload). */
+  | { type: 'policies.reloaded'; policyVersion: string };
 
 export interface EventBus {
   publish(event: BusEvent): void;

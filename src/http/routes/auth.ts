@@ -24,6 +24,9 @@ export function authRoutes(app: FastifyInstance, deps: { identity: IdentityServi
     return { status: 'ok' };
   });
 
+  app.get<{ Querystring: { resource?: string } }>('/v1/me/permissions', async (request) => {
+    return access.myPermissions(ctxOf(request, clock.now()), request.query.resource);
+  });
   app.get('/v1/me', async (request) => {
     const ctx = ctxOf(request, clock.now());
     const me = await identity.me(ctx);
