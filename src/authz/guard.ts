@@ -26,7 +26,7 @@ export const STEP_UP_HINT = 'step up with a second factor (POST /v1/auth/step-up
 export interface GuardOptions {
   /** A second factor this recent (minutes) counts as "fresh". */
   mfaFreshMinutes: number;
-  /** Most decisions kept (least recently used go first); principals' binding slices are bounded alike. */
+  /** Most decisions kept (least recently used go first); principals' binding slices are bounded alike. 0: no cache. */
   cacheSize: number;
   /** Network zone of a client address ('unknown' when none matches). */
   zoneOf?: (ip: string | null) => string;
@@ -132,10 +132,10 @@ export class Guard implements Authorizer<Work> {
     }
     const context = this.context(ctx, p, r);
     const now = ctx.now.getTime();
-    if (work) {
+    if (work || this.#opts.cacheSize === 0) {
       // Inside a transaction: read the bindings with it and keep nothing (the transaction
       // may roll back; writes are rare next to reads).
-      const slice = await this.#loadSlice(p, now, work.tx);
+      const slice = await this.#loadSlice(p, now, work?.tx);
       return this.#evaluate(p, slice, action, r, context);
     }
     // Epochs are read before any data: an entry computed while a change lands is stored

@@ -50,9 +50,11 @@ export class CedarPdp implements PolicyDecisionPoint {
   decide(req: PdpRequest): PdpDecision {
     const sliced = sliceEntities(req.principal, req.resource);
     const d = this.#cedar.decide({ ...sliced, action: req.action, context: req.context });
+    // Cedar reports the determining policies in no fixed order: sort, so equal inputs give equal answers.
+    const reasons = [...d.reasons].sort();
     // Fail closed: an evaluation error anywhere is a denial, whatever Cedar's decision was.
-    if (d.errors.length > 0) return { decision: 'deny', reasons: d.reasons, errors: d.errors, policyVersion: d.policyVersion };
-    return d;
+    if (d.errors.length > 0) return { decision: 'deny', reasons, errors: d.errors, policyVersion: d.policyVersion };
+    return { ...d, reasons };
   }
 }
 
