@@ -108,9 +108,26 @@ for (const backend of BACKENDS) {
       },
       { route: 'POST /v1/auth/logout', what: 'logout', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', freshSession: true, prepare: async () => ({ path: '/v1/auth/logout' }) },
       { route: 'GET /v1/me', what: 'me', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me' }) },
+      {
+        route: 'GET /v1/me/permissions',
+        what: 'my permissions on a project',
+        allow: READERS,
+        ok: 200,
+        scope: 'project',
+        prepare: async () => ({ path: '/v1/me/permissions?resource=project:fraud' }),
+      },
       // ---- admin.ts
       { route: 'POST /v1/admin/users', what: 'create user', allow: ['admin'], ok: 201, scope: 'platform', prepare: async () => ({ path: '/v1/admin/users', body: { username: uniq('new-user') } }) },
       { route: 'GET /v1/admin/users', what: 'list users', allow: ['admin'], ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/admin/users' }) },
+      { route: 'GET /v1/admin/policies', what: 'active policy set', allow: ['admin'], ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/admin/policies' }) },
+      {
+        route: 'POST /v1/admin/policies/reload',
+        what: 'hot-reload the policy set',
+        allow: ['admin'],
+        ok: 200,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/admin/policies/reload' }),
+      },
       {
         route: 'POST /v1/admin/users/:id/deactivate',
         what: 'deactivate user',
