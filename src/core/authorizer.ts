@@ -85,6 +85,8 @@ export interface Decision {
 
 /** The policy enforcement point every domain service method calls before acting. */
 export interface Authorizer<Tx = unknown> {
+  /** sha256 of the active policy set: audit events that summarise guard decisions (listings) carry it. */
+  readonly policyVersion: string;
   /**
    * Decides and records the decision in the audit log. An allow is written with `tx`
    * (so it commits with the change); a deny is written at once and throws 404 or 403.

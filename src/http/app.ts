@@ -40,6 +40,20 @@ export interface AppServices {
   policies: PolicyService;
 }
 
+export interface RouteInfo {
+  method: string;
+  url: string;
+  /** false: declared to answer without authentication (health, login, public audit proofs). */
+  auth: boolean;
+}
+
+const ROUTES = new WeakMap<FastifyInstance, RouteInfo[]>();
+
+/** Every route the app registered, as Fastify saw it (the route walk test enumerates them). */
+export function registeredRoutes(app: FastifyInstance): readonly RouteInfo[] {
+  return ROUTES.get(app) ?? [];
+}
+
 export function buildApp(services: AppServices, config: Config): FastifyInstance {
   const tls = config.tls !== undefined;
   const t = config.timeouts;
@@ -83,6 +97,11 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
       server.setTimeout(t.idleSocketMs);
       return server;
     },
+  });
+  const routes: RouteInfo[] = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method, url: r.url, auth: r.config?.auth !== false });
   });
   // text/plain is what a cross-site form can send without a preflight: no parser for it.
   app.removeContentTypeParser('text/plain');

@@ -131,7 +131,7 @@ export class RegistryService {
     for (const p of rows) {
       if ((await this.#guard.check(ctx, 'project:read', projectRef(p))).decision === 'allow') visible.push(projectView(p));
     }
-    await this.#audit.record(ctx, { action: 'project:list', outcome: 'allow', resource: 'project:*', details: { count: visible.length } });
+    await this.#audit.record(ctx, { action: 'project:list', outcome: 'allow', resource: 'project:*', policyVersion: this.#guard.policyVersion, details: { count: visible.length } });
     return visible;
   }
 
