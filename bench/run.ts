@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --json] [-- --only audit|transfer|all] [-- --size-mib N] …`
+// `npm run bench [-- --quick] [-- --json] [-- --only audit|transfer|authz|all] [-- --size-mib N] …`
 //
 // Measures Modelkeep side by side with a plain-Node baseline in one run and prints one
 // table (see bench/README.md for what each figure means):
@@ -10,6 +10,10 @@
 //   (d) audit appends/s vs plain inserts of the same rows (SQLite, and PostgreSQL if reachable)
 //   (e) audit log verifier events/s vs hashing the canonical leaves alone
 //   (f) time-to-detect p50/p99 of real alerts vs the detector poll interval
+//   authz (bench/authz.ts)
+//   (g) guard hit / miss / cold-miss p50/p99 at 1k, 10k and 100k role bindings
+//   (h) decision-cache hit rate of the repeated-read workload
+//   (i) authorized metadata GET req/s vs bare Fastify, repeated-read and all-distinct
 // The servers, the baselines and the load generator each run in their own process; the
 // harness (this process) only drives them and samples. Progress goes to stderr, the
 // table (or with --json the results) to stdout.
@@ -25,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { bootstrapUser } from '../src/main.ts';
 import { Client, expectOk, json, PASSWORD } from '../test/helpers/server.ts';
 import { type AuditResults, auditSettings, runAudit } from './audit.ts';
+import { type AuthzResults, authzSettings, runAuthz } from './authz.ts';
 import type { DiskResult } from './disk-child.ts';
 import { cleanupNow, type Forked, forkScript, machineLoad, onCleanup, readHwm, readRss, resetHwm, type ServerReady, spawnTracked } from './lib/proc.ts';
 import { fmt, MiB, median, mibPerSec, type Section, table, verdict } from './lib/report.ts';
@@ -32,10 +37,10 @@ import { download, upload } from './lib/transfer.ts';
 
 // ---- settings
 
-const ONLY = ['all', 'transfer', 'audit'] as const;
+const ONLY = ['all', 'transfer', 'audit', 'authz'] as const;
 
 const HELP = `usage: npm run bench -- [options]
-  --only PART        all (default), transfer (figures a-c) or audit (figures d-f)
+  --only PART        all (default), transfer (figures a-c), audit (figures d-f) or authz (figures g-i)
   --size-mib N       artifact size for the download/upload figures (default 512; --quick 32)
   --upload-gib N     upload size for the server-RSS figure (default 1; --quick 0.0625)
   --reps N           repetitions of each throughput measurement, median reported (default 3)
@@ -105,6 +110,8 @@ const optInt = (name: 'audit-events' | 'verify-events' | 'ttd-users', min: numbe
   return raw === undefined ? undefined : Math.round(num(name, raw, 0, min));
 };
 const A = auditSettings({ quick, appendEvents: optInt('audit-events', 10), verifyEvents: optInt('verify-events', 10), ttdUsers: optInt('ttd-users', 1) });
+
+const Z = authzSettings({ quick, durationS: S.durationS, warmupS: S.warmupS, rounds: S.rounds, connections: S.connections });
 
 const GOALS = { downloadRatio: 0.8, uploadRatio: 0.6, rssGrowthMib: 160 } as const;
 
@@ -459,13 +466,14 @@ async function main() {
   const loadBefore = await machineLoad(1000, cores);
   if (loadBefore !== null && loadBefore > 0.2) log(`warning: other processes keep ${loadBefore.toFixed(2)} cores busy; the figures will be noisy`);
 
-  const transfer: Section<TransferResults> | null = only === 'audit' ? null : await runTransfer();
-  const audit: Section<AuditResults> | null = only === 'transfer' ? null : await runAudit(A, tmp, log);
+  const transfer: Section<TransferResults> | null = only === 'all' || only === 'transfer' ? await runTransfer() : null;
+  const audit: Section<AuditResults> | null = only === 'all' || only === 'audit' ? await runAudit(A, tmp, log) : null;
+  const authz: Section<AuthzResults> | null = only === 'all' || only === 'authz' ? await runAuthz(Z, tmp, log) : null;
 
   const loadAfter = await machineLoad(1000, cores);
   const pgVersion = audit && !('skipped' in audit.results.appends.postgres) ? audit.results.appends.postgres.serverVersion : null;
   const results = {
-    settings: { only, ...(transfer ? { ...S, uploadMib } : {}), quick, ...(audit ? { audit: A } : {}) },
+    settings: { only, ...(transfer ? { ...S, uploadMib } : {}), quick, ...(audit ? { audit: A } : {}), ...(authz ? { authz: Z } : {}) },
     environment: {
       node: process.version,
       cpus: cores,
@@ -478,6 +486,7 @@ async function main() {
     otherLoadCores: { before: loadBefore, after: loadAfter },
     ...(transfer ? transfer.results : {}),
     ...(audit ? { audit: audit.results } : {}),
+    ...(authz ? { authz: authz.results } : {}),
     elapsedSeconds: (performance.now() - t0) / 1000,
   };
 
@@ -488,10 +497,11 @@ async function main() {
   const load = (v: number | null) => (v === null ? '?' : v.toFixed(2));
   const db = pgVersion === null ? 'SQLite' : `SQLite, PostgreSQL ${pgVersion} for (d)`;
   const out = [
-    table(['Figure', 'Modelkeep', 'Baseline', 'Ratio', 'Goal', 'Result'], [...(transfer?.rows ?? []), ...(audit?.rows ?? [])]),
+    table(['Figure', 'Modelkeep', 'Baseline', 'Ratio', 'Goal', 'Result'], [...(transfer?.rows ?? []), ...(audit?.rows ?? []), ...(authz?.rows ?? [])]),
     '',
     ...(transfer?.notes ?? []),
     ...(audit?.notes ?? []),
+    ...(authz?.notes ?? []),
     `${results.environment.node}, ${results.environment.cpus} x ${results.environment.cpuModel}, Linux ${results.environment.kernel}, ${db}; other load ${load(loadBefore)} cores before, ${load(loadAfter)} after; ${results.elapsedSeconds.toFixed(0)} s${quick ? '; --quick: a smoke run, not a measurement' : ''}`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);

@@ -28,6 +28,8 @@ async function stop(code: number): Promise<void> {
 
 process.on('message', (m: { type?: string }) => {
   if (m.type === 'stop') void stop(0);
+  // bench/authz.ts: the guard's decision-cache counters (hit rate of a workload).
+  if (m.type === 'guard-stats') process.send?.({ type: 'guard-stats', ...server.services.guard.cacheStats });
 });
 // The parent went away (crash or kill): never outlive it.
 process.on('disconnect', () => void stop(0));

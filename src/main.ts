@@ -15,9 +15,9 @@ import {
   WebhookWitness,
   type Witness,
 } from './audit/index.ts';
-import { Guard } from './authz/index.ts';
+import { Guard, PolicyHolder, PolicyLoadError, PolicyService } from './authz/index.ts';
 import type { Clock, Config, ConfigInput, RequestContext } from './core/index.ts';
-import { newId, parseConfig, systemClock } from './core/index.ts';
+import { ModelkeepError, newId, parseConfig, systemClock } from './core/index.ts';
 import { DeployService } from './deploy/index.ts';
 import { buildApp } from './http/index.ts';
 import { IdentityService, Throttle, WebAuthnService } from './identity/index.ts';
@@ -26,8 +26,13 @@ import { PipelineService } from './pipelines/index.ts';
 import { AccessService, AlertReader, AuditReader, BindingExpiry, projectNames, RegistryService } from './registry/index.ts';
 import { type Db, FsBlobStore, InProcessEventBus, openDatabase } from './storage/index.ts';
 
+/** The policy folder shipped with Modelkeep (used unless `policiesDir` / `--policies` names another). */
+export const DEFAULT_POLICIES_DIR = join(import.meta.dirname, '..', 'policies');
+
 export interface Services {
   config: Config;
+  policyHolder: PolicyHolder;
+  policies: PolicyService;
   clock: Clock;
   db: Db;
   blobs: FsBlobStore;
@@ -58,6 +63,8 @@ export interface Services {
 export async function buildServices(config: Config, clock: Clock = systemClock): Promise<Services> {
   // Read before anything opens: a bad GeoIP file fails the start cleanly.
   const resolver = LocationResolver.fromConfig(config.detectors);
+  // Refused policies stop the start here, with every error named by file and line.
+  const policyHolder = loadPolicies(config, clock);
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const blobs = await FsBlobStore.open(join(config.dataDir, 'blobs'));
   const bus = new InProcessEventBus();
@@ -75,16 +82,30 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     alerts,
     options: { intervalMs: config.audit.treeHeadIntervalMs, witnesses },
   });
-  const guard = new Guard(k, audit);
+  // Network zones for the decision context: the configured CIDR zones of the detectors only
+  // (GeoIP countries are not a zone a policy should name).
+  const zoneOf = (ip: string | null): string => {
+    const loc = resolver.resolve(ip);
+    return loc?.source === 'zone' ? loc.zone : 'unknown';
+  };
+  const guard = new Guard({
+    db: k,
+    audit,
+    policies: policyHolder,
+    bus,
+    // One freshness window for step-up, in the guard's context and in identity's own checks.
+    options: { mfaFreshMinutes: config.mfa.freshMinutes, cacheSize: config.authz.decisionCacheSize, zoneOf },
+  });
+  const policies = new PolicyService({ holder: policyHolder, guard, audit, bus });
   const throttle = new Throttle({ db: k, dialect: db.dialect, policy: config.throttle, clock });
   const identity = new IdentityService({ db: k, audit, guard, sessions: config.sessions, clock, bus, mfa: config.mfa, throttle });
   const webauthn = new WebAuthnService({ db: k, audit, identity, config: config.webauthn });
-  const registry = new RegistryService({ db: k, audit, guard, blobs, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
+  const registry = new RegistryService({ db: k, audit, guard, blobs, bus, limits: { maxArtifactBytes: config.limits.maxArtifactBytes } });
   const lookup = registry.lookup;
   const access = new AccessService({ db: k, audit, guard, identity, lookup, bus, maxBindingDays: config.authz.maxBindingDays });
   const bindingExpiry = new BindingExpiry({ db: k, audit, bus, clock, intervalMs: config.authz.bindingExpiryIntervalMs });
   const auditReader = new AuditReader({ db: k, audit, guard, lookup });
-  const deploy = new DeployService({ db: k, audit, guard, lookup });
+  const deploy = new DeployService({ db: k, audit, guard, lookup, bus });
   const pipelines = new PipelineService({ db: k, audit, guard, lookup });
   const alertReader = new AlertReader({ db: k, audit, guard, alerts });
   const tokens = new TokenService({ db: k, audit, clock, bus, config: config.tokens });
@@ -117,6 +138,8 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
   const metrics = new MetricsExporter(k, config.metrics.token);
   return {
     config,
+    policyHolder,
+    policies,
     clock,
     db,
     blobs,
@@ -152,6 +175,44 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
       await db.close();
     },
   };
+}
+
+function loadPolicies(config: Config, clock: Clock): PolicyHolder {
+  try {
+    return new PolicyHolder(config.authz.engine, config.policiesDir ?? DEFAULT_POLICIES_DIR, clock);
+  } catch (err) {
+    if (err instanceof PolicyLoadError) {
+      throw new ModelkeepError('invalid_input', err.message, { hint: 'fix the policy files named above, or point --policies at a valid folder' });
+    }
+    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') {
+      throw new ModelkeepError('invalid_input', `the policy folder ${config.policiesDir ?? DEFAULT_POLICIES_DIR} does not exist`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * SIGHUP re-reads the policy folder (validated; a refused set leaves the active one in
+ * place). Both outcomes are audited as `policy.reload` by the local operator. Returns a
+ * function that removes the handler.
+ */
+export function reloadPoliciesOnSighup(server: RunningServer, report: (line: string) => void): () => void {
+  const handler = () => {
+    const { policies, clock } = server.services;
+    const ctx: RequestContext = {
+      requestId: newId('sig'),
+      principal: { kind: 'operator', id: 'operator', username: 'operator' },
+      ip: null,
+      userAgent: 'SIGHUP',
+      now: clock.now(),
+    };
+    policies.reloadFromSignal(ctx).then(
+      (info) => report(`policies reloaded from ${info.dir}: version ${info.version}${info.changed ? '' : ' (unchanged)'}`),
+      (err: unknown) => report(err instanceof Error ? err.message : String(err)),
+    );
+  };
+  process.on('SIGHUP', handler);
+  return () => process.off('SIGHUP', handler);
 }
 
 export interface RunningServer {

@@ -47,6 +47,18 @@ export class BindingStore {
     return rows.map(toBinding);
   }
 
+  /** Every active binding of a principal, in every scope (the guard's slice; one indexed query). */
+  async activeOf(kind: 'user' | 'service', principalId: string, now: Date, ex: Executor = this.#db): Promise<Binding[]> {
+    const rows = await ex
+      .selectFrom('role_bindings')
+      .selectAll()
+      .where('principal_kind', '=', kind)
+      .where('principal_id', '=', principalId)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now.toISOString())]))
+      .execute();
+    return rows.map(toBinding);
+  }
+
   /** Scopes (project ids and 'platform') where the principal holds any active role. */
   async activeScopes(principalId: string, now: Date, ex: Executor = this.#db): Promise<Set<string>> {
     const rows = await ex

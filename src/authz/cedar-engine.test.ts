@@ -18,7 +18,7 @@ import {
   resourceFromRef,
   sliceEntities,
 } from './cedar-engine.ts';
-import { PLATFORM_ADMIN_ACTIONS, projectRequirement } from './role-matrix.ts';
+import { PLATFORM_ADMIN_ACTIONS, projectRequirement } from './role-matrix-oracle.ts';
 
 const POLICIES = join(import.meta.dirname, '..', '..', 'policies');
 const engine = CedarEngine.load(POLICIES);
@@ -248,6 +248,9 @@ function representativeResources(action: Action): ResourceRef[] {
     case 'user:create':
     case 'user:read':
       return [{ type: action === 'project:create' ? 'project' : 'user', path: 'x', projectId: null }];
+    case 'policy:read':
+    case 'policy:reload':
+      return [{ type: 'policy', path: '*', projectId: null }];
     case 'user:deactivate':
       return [
         { type: 'user', path: 'bob', projectId: null, targetPrincipalId: 'bob' },

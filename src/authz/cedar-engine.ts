@@ -83,6 +83,19 @@ function describe(e: cedar.DetailedError): string {
   return e.help ? `${e.message} (${e.help})` : e.message;
 }
 
+/** `line:column` (1-based) of a character offset in `text`. */
+function lineCol(text: string, offset: number): string {
+  const before = text.slice(0, Math.max(0, offset));
+  const line = before.split('\n').length;
+  return `${line}:${offset - before.lastIndexOf('\n')}`;
+}
+
+/** `file:line:col: message` for an error whose source offsets are relative to `text` (starting at `base` in the file). */
+function located(file: string, fileText: string, e: cedar.DetailedError, base = 0): string {
+  const at = e.sourceLocations?.[0];
+  return at ? `${file}:${lineCol(fileText, base + at.start)}: ${describe(e)}` : `${file}: ${describe(e)}`;
+}
+
 /** sha256 over the sorted file names and contents. */
 export function policySetVersion(files: readonly PolicyFile[]): string {
   const h = createHash('sha256');
@@ -131,17 +144,18 @@ export class CedarEngine {
     if (schemaCheck.type === 'failure') {
       throw new PolicyLoadError(
         label,
-        schemaCheck.errors.map((e) => `${SCHEMA_FILE}: ${describe(e)}`),
+        schemaCheck.errors.map((e) => located(SCHEMA_FILE, schema.text, e)),
       );
     }
     const policies: Record<string, string> = {};
     const ids: string[] = [];
+    const origin = new Map<string, { file: PolicyFile; base: number }>();
     const cedarFiles = files.filter((f) => f.name.endsWith('.cedar'));
     if (cedarFiles.length === 0) errors.push('no .cedar policy files');
     for (const f of cedarFiles) {
       const parts = cedar.policySetTextToParts(f.text);
       if (parts.type === 'failure') {
-        for (const e of parts.errors) errors.push(`${f.name}: ${describe(e)}`);
+        for (const e of parts.errors) errors.push(located(f.name, f.text, e));
         continue;
       }
       if (parts.policy_templates.length > 0) errors.push(`${f.name}: templates are not supported`);
@@ -151,6 +165,7 @@ export class CedarEngine {
         if (Object.hasOwn(policies, id)) errors.push(`${f.name}: duplicate policy id ${id}`);
         policies[id] = text;
         ids.push(id);
+        origin.set(id, { file: f, base: Math.max(0, f.text.indexOf(text)) });
       });
     }
     if (errors.length > 0) throw new PolicyLoadError(label, errors);
@@ -160,7 +175,10 @@ export class CedarEngine {
     if (v.validationErrors.length > 0) {
       throw new PolicyLoadError(
         label,
-        v.validationErrors.map((e) => `policy ${e.policyId}: ${describe(e.error)}`),
+        v.validationErrors.map((e) => {
+          const o = origin.get(e.policyId);
+          return o ? `${located(o.file.name, o.file.text, e.error, o.base)} (policy ${e.policyId})` : `policy ${e.policyId}: ${describe(e.error)}`;
+        }),
       );
     }
 

@@ -1,73 +1,212 @@
-// The policy enforcement point. Every domain service method calls it before acting;
-// it is deny-by-default, records every decision, and answers 404 rather than 403 when
-// the caller may not even know the resource exists.
+// The policy enforcement point. Every domain service method calls it before acting; it
+// computes the discrete decision context, asks the policy decision point (Cedar by
+// default, pdp.ts), records every decision with the active policy version, and answers
+// 404 rather than 403 when the caller may not even know the resource exists.
+//
+// Decisions are cached exactly (decision-cache.ts): the key holds everything a decision
+// depends on, epochs move with every change, and an entry never outlives the earliest
+// expiry of a binding it was computed from. A hit costs no database round trip: the
+// principal's bindings are cached per principal epoch too.
 import type { Kysely } from 'kysely';
 import { type AuditLog, type Work, withAudit } from '../audit/index.ts';
-import type { Action, Authorizer, Decision, RequestContext, ResourceRef } from '../core/index.ts';
-import { ModelkeepError } from '../core/index.ts';
-import type { Database } from '../storage/index.ts';
+import type { Action, Authorizer, Decision, Principal, RequestContext, ResourceRef } from '../core/index.ts';
+import { ModelkeepError, PROJECT_ROLES, SCOPES } from '../core/index.ts';
+import type { Database, EventBus } from '../storage/index.ts';
 import { BindingStore, PLATFORM_SCOPE } from './binding-store.ts';
-import { PLATFORM_ADMIN_ACTIONS, projectRequirement, ROLE_MATRIX_VERSION } from './role-matrix.ts';
+import { type DecisionContext, PLATFORM_ADMIN_ROLE, type PrincipalSpec, type RoleGrant, resourceFromRef } from './cedar-engine.ts';
+import { type CacheStats, Epochs, Lru } from './decision-cache.ts';
+import type { PdpDecision, PdpRequest, PolicyDecisionPoint } from './pdp.ts';
+import type { PdpSource } from './policy-holder.ts';
 
 /** What the operator (offline CLI with access to the data directory) may do: bootstrap only. */
 const OPERATOR_ACTIONS: ReadonlySet<Action> = new Set<Action>(['user:create', 'binding:manage', 'user:read']);
 
+export const STEP_UP_HINT = 'step up with a second factor (POST /v1/auth/step-up/totp), then retry';
+
+export interface GuardOptions {
+  /** A second factor this recent (minutes) counts as "fresh". */
+  mfaFreshMinutes: number;
+  /** Most decisions kept (least recently used go first); principals' binding slices are bounded alike. 0: no cache. */
+  cacheSize: number;
+  /** Network zone of a client address ('unknown' when none matches). */
+  zoneOf?: (ip: string | null) => string;
+}
+
+const DEFAULTS: GuardOptions = { mfaFreshMinutes: 15, cacheSize: 100_000 };
+
+/** The active bindings of one principal, and until when that answer holds. */
+interface Slice {
+  roles: RoleGrant[];
+  platformAdmin: boolean;
+  projects: ReadonlySet<string>;
+  /** Earliest expires_at among the bindings (ms), Infinity when none expires. */
+  validUntil: number;
+}
+
+interface Entry {
+  decision: Decision;
+  validUntil: number;
+}
+
+type Subject = Extract<Principal, { kind: 'user' | 'service' }>;
+
 export class Guard implements Authorizer<Work> {
   readonly #bindings: BindingStore;
   readonly #audit: AuditLog;
+  readonly #policies: PdpSource;
+  readonly #opts: GuardOptions;
+  readonly #epochs = new Epochs();
+  readonly #decisions: Lru<Entry>;
+  readonly #slices: Lru<Slice>;
+  #hits = 0;
+  #misses = 0;
 
-  constructor(db: Kysely<Database>, audit: AuditLog) {
-    this.#bindings = new BindingStore(db);
-    this.#audit = audit;
+  constructor(deps: { db: Kysely<Database>; audit: AuditLog; policies: PdpSource; bus?: EventBus; options?: Partial<GuardOptions> }) {
+    this.#bindings = new BindingStore(deps.db);
+    this.#audit = deps.audit;
+    this.#policies = deps.policies;
+    this.#opts = { ...DEFAULTS, ...deps.options };
+    this.#decisions = new Lru(this.#opts.cacheSize);
+    this.#slices = new Lru(Math.max(1, Math.ceil(this.#opts.cacheSize / 4)));
+    deps.policies.onSwap(() => this.flush());
+    deps.bus?.subscribe((e) => {
+      switch (e.type) {
+        case 'bindings.changed':
+          if (e.principalId) this.#epochs.bumpPrincipal(e.principalId);
+          else this.#epochs.bumpGlobal();
+          break;
+        case 'user.revoked':
+          this.#epochs.bumpPrincipal(e.userId);
+          break;
+        case 'resource.changed':
+          this.#epochs.bumpResource(e.projectId);
+          break;
+        case 'policies.reloaded':
+          this.flush();
+          break;
+        // session.revoked: the session id is part of every key, and a revoked session
+        // never authenticates again, so its entries are unreachable and age out.
+      }
+    });
   }
 
   get policyVersion(): string {
-    return ROLE_MATRIX_VERSION;
+    return this.#policies.pdp.policyVersion;
+  }
+
+  get cacheStats(): CacheStats {
+    return { hits: this.#hits, misses: this.#misses, size: this.#decisions.size };
+  }
+
+  /** Forgets every cached decision and binding slice (policy reload). */
+  flush(): void {
+    this.#epochs.bumpGlobal();
+    this.#decisions.clear();
+    this.#slices.clear();
   }
 
   async check(ctx: RequestContext, action: Action, r: ResourceRef, work?: Work): Promise<Decision> {
     try {
       return await this.#decide(ctx, action, r, work);
-    } catch (err) {
+    } catch {
       // Fail closed: a decision that cannot be computed is a denial.
-      return deny('the permission check could not be completed', r.projectId === null, undefined, err);
+      return deny('the permission check could not be completed', r.projectId === null, this.#safeVersion());
+    }
+  }
+
+  #safeVersion(): string {
+    try {
+      return this.policyVersion;
+    } catch {
+      return 'unknown';
     }
   }
 
   async #decide(ctx: RequestContext, action: Action, r: ResourceRef, work?: Work): Promise<Decision> {
     const p = ctx.principal;
-    if (p.kind === 'anonymous') return deny('authentication required', false);
+    if (p.kind === 'anonymous') return deny('authentication required', false, this.policyVersion);
     if (p.kind === 'operator') {
-      if (OPERATOR_ACTIONS.has(action)) return allow('local operator bootstrap');
-      return deny('the local operator may only bootstrap accounts', true);
+      // The offline operator is no Cedar principal: it only bootstraps accounts.
+      if (OPERATOR_ACTIONS.has(action)) return allow('local operator bootstrap', this.policyVersion);
+      return deny('the local operator may only bootstrap accounts', true, this.policyVersion);
     }
-    const ex = work?.tx;
-    const scopes = r.projectId === null ? [PLATFORM_SCOPE] : [PLATFORM_SCOPE, r.projectId];
-    const bindings = await this.#bindings.activeRoles(p.id, scopes, ctx.now, ex);
-    const isPlatformAdmin = bindings.some((b) => b.scope === PLATFORM_SCOPE && b.role === 'platform-admin');
-    const projectRoles = new Set(bindings.filter((b) => b.scope === r.projectId).map((b) => b.role));
-    // A caller with no role in the project may not learn that anything in it exists.
-    const visible = r.projectId === null || isPlatformAdmin || projectRoles.size > 0;
-    if (!visible) return deny(`${r.type} not found`, false);
+    const context = this.context(ctx, p, r);
+    const now = ctx.now.getTime();
+    if (work || this.#opts.cacheSize === 0) {
+      // Inside a transaction: read the bindings with it and keep nothing (the transaction
+      // may roll back; writes are rare next to reads).
+      const slice = await this.#loadSlice(p, now, work?.tx);
+      return this.#evaluate(p, slice, action, r, context);
+    }
+    // Epochs are read before any data: an entry computed while a change lands is stored
+    // under the old epoch and never found again.
+    const g = this.#epochs.global;
+    const pe = this.#epochs.principal(p.id);
+    const re = r.projectId === null ? 0 : this.#epochs.resource(r.projectId);
+    const key = `${this.#policies.generation}|${g}|${p.kind}:${p.id}|${pe}|${re}|${action}|${resourceKey(r)}|${contextKey(context, p.sessionId)}`;
+    const hit = this.#decisions.get(key);
+    if (hit !== undefined && now < hit.validUntil) {
+      this.#hits++;
+      return hit.decision;
+    }
+    this.#misses++;
+    const sliceKey = `${g}|${p.kind}:${p.id}|${pe}`;
+    let slice = this.#slices.get(sliceKey);
+    if (slice === undefined || now >= slice.validUntil) {
+      slice = await this.#loadSlice(p, now);
+      this.#slices.set(sliceKey, slice);
+    }
+    const decision = this.#evaluate(p, slice, action, r, context);
+    this.#decisions.set(key, { decision, validUntil: slice.validUntil });
+    return decision;
+  }
 
-    if (action === 'binding:manage') {
-      // Nobody changes their own access: self-binding is how insiders escalate (MC-AZ-04).
-      if (r.targetPrincipalId === p.id) return deny('nobody may change their own role bindings', true);
-      // platform-admin is granted offline by the operator, never through the API.
-      if (r.targetRole === 'platform-admin') return deny('platform-admin cannot be granted through the API', true);
+  async #loadSlice(p: Subject, now: number, ex?: Work['tx']): Promise<Slice> {
+    const rows = await this.#bindings.activeOf(p.kind, p.id, new Date(now), ex);
+    let validUntil = Number.POSITIVE_INFINITY;
+    const projects = new Set<string>();
+    let platformAdmin = false;
+    for (const b of rows) {
+      if (b.expiresAt !== null) validUntil = Math.min(validUntil, Date.parse(b.expiresAt));
+      if (b.scope === PLATFORM_SCOPE) platformAdmin ||= b.role === PLATFORM_ADMIN_ROLE;
+      else projects.add(b.scope);
     }
-    if (isPlatformAdmin && PLATFORM_ADMIN_ACTIONS.has(action)) return allow('platform-admin');
-    const req = r.projectId === null ? null : projectRequirement(action, r);
-    if (req) {
-      const held = req.roles.find((role) => projectRoles.has(role));
-      if (held) return allow(`role ${held}`);
-      const where = r.projectName ? ` in project ${r.projectName}` : '';
-      return deny(`${req.needs}${where}`, true, r.projectName ? `ask a project-admin of ${r.projectName} for the role` : undefined);
-    }
-    return deny(
-      isPlatformAdmin ? 'platform-admin does not include this action (least privilege)' : 'this action needs the platform-admin role',
-      true,
-    );
+    return { roles: rows.map((b) => ({ scope: b.scope, role: b.role })), platformAdmin, projects, validUntil };
+  }
+
+  /** The discrete context of a request: everything policies may read besides entities. */
+  context(ctx: RequestContext, p: Subject, r: ResourceRef): DecisionContext {
+    const windowMs = this.#opts.mfaFreshMinutes * 60_000;
+    const mfa = p.mfaAt === null ? 'none' : ctx.now.getTime() - p.mfaAt.getTime() <= windowMs ? 'fresh' : 'stale';
+    return {
+      mfa,
+      amr: [...new Set(p.amr)].sort(),
+      authMethod: p.authMethod,
+      deviceTrusted: false,
+      riskLevel: 'low',
+      networkZone: this.#opts.zoneOf?.(ctx.ip) ?? 'unknown',
+      hourOfDay: ctx.now.getUTCHours(),
+      tokenScopes: p.scopes === null ? SCOPES : [...new Set(p.scopes)].sort(),
+      targetStage: r.targetStage ?? 'none',
+      targetRole: r.targetRole ?? '',
+      selfBinding: r.targetPrincipalId === p.id,
+    };
+  }
+
+  #request(p: Subject, roles: readonly RoleGrant[], action: Action, r: ResourceRef, context: DecisionContext): PdpRequest {
+    const principal: PrincipalSpec = { type: p.kind === 'service' ? 'ServiceAccount' : 'User', id: p.id, roles };
+    return { principal, action, resource: resourceFromRef(r), context };
+  }
+
+  #evaluate(p: Subject, slice: Slice, action: Action, r: ResourceRef, context: DecisionContext): Decision {
+    const pdp = this.#policies.pdp;
+    // A caller with no role in the project may not learn that anything in it exists.
+    const visible = r.projectId === null || slice.platformAdmin || slice.projects.has(r.projectId);
+    if (!visible) return deny(`${r.type} not found`, false, pdp.policyVersion);
+    const req = this.#request(p, slice.roles, action, r, context);
+    const d = pdp.decide(req);
+    if (d.decision === 'allow' && d.errors.length === 0) return allow(`allowed by ${d.reasons.join(', ') || 'policy'}`, d.policyVersion);
+    return explain(pdp, req, d, r, slice, this.#opts.mfaFreshMinutes);
   }
 
   async authorize(ctx: RequestContext, action: Action, r: ResourceRef, work?: Work, details?: Record<string, unknown>): Promise<Decision> {
@@ -99,16 +238,82 @@ export class Guard implements Authorizer<Work> {
   }
 }
 
-function allow(reason: string): Decision {
-  return { decision: 'allow', reason, visible: true, policyVersion: ROLE_MATRIX_VERSION };
+const resourceKey = (r: ResourceRef): string =>
+  `${r.type}|${r.path}|${r.projectId ?? ''}|${r.projectName ?? ''}|${r.sensitivity ?? ''}|${r.stage ?? ''}|${r.environment ?? ''}|${r.targetStage ?? ''}|${r.targetPrincipalId ?? ''}|${r.targetRole ?? ''}`;
+
+const contextKey = (c: DecisionContext, sessionId: string | null): string =>
+  `${c.mfa}|${c.amr.join(',')}|${c.authMethod}|${c.tokenScopes.join(',')}|${c.hourOfDay}|${c.riskLevel}|${c.networkZone}|${c.deviceTrusted ? 1 : 0}|${sessionId ?? ''}`;
+
+function allow(reason: string, policyVersion: string): Decision {
+  return { decision: 'allow', reason, visible: true, policyVersion };
 }
 
-function deny(reason: string, visible: boolean, hint?: string, _cause?: unknown): Decision {
-  return { decision: 'deny', reason, visible, policyVersion: ROLE_MATRIX_VERSION, ...(hint ? { hint } : {}) };
+function deny(reason: string, visible: boolean, policyVersion: string, hint?: string): Decision {
+  return { decision: 'deny', reason, visible, policyVersion, ...(hint ? { hint } : {}) };
+}
+
+const GUARDRAIL_TEXT: Record<string, { reason: string; hint?: string }> = {
+  'guardrails.no-self-binding': { reason: 'nobody may change their own role bindings' },
+  'guardrails.no-platform-admin-grant': {
+    reason: 'platform-admin cannot be granted through the API',
+    hint: 'the operator grants platform-admin offline (modelkeep admin create-user --platform-admin)',
+  },
+};
+
+/**
+ * Why a request was denied, in terms the caller may know: the guardrail that fired, the
+ * scope its credential lacks, a second factor it has not given recently (428), or the
+ * roles that would allow it — found by asking the engine again with that role added.
+ */
+function explain(pdp: PolicyDecisionPoint, req: PdpRequest, d: PdpDecision, r: ResourceRef, slice: Slice, mfaMinutes: number): Decision {
+  const v = d.policyVersion;
+  if (d.errors.length > 0) return deny('the permission check could not be completed (a policy failed to evaluate)', true, v);
+  for (const id of d.reasons) {
+    const fixed = GUARDRAIL_TEXT[id];
+    if (fixed) return deny(fixed.reason, true, v, fixed.hint);
+  }
+  const scope = d.reasons.find((id) => id.startsWith('guardrails.scope-'))?.slice('guardrails.scope-'.length);
+  if (scope !== undefined) {
+    return deny(`the credential used lacks the '${scope}' scope`, true, v, `use a console session, or a token or API key that carries the '${scope}' scope`);
+  }
+  const ideal: DecisionContext = { ...req.context, mfa: 'fresh', amr: [...new Set([...req.context.amr, 'mfa'])].sort(), tokenScopes: SCOPES };
+  if (req.context.mfa !== 'fresh' || !req.context.amr.includes('mfa')) {
+    // Would a fresh second factor alone lift the denial? Then the caller should step up (428).
+    const stepped = pdp.decide({ ...req, context: ideal });
+    if (stepped.decision === 'allow' && stepped.errors.length === 0) {
+      const why =
+        req.context.mfa === 'none'
+          ? 'no second factor was given in this session'
+          : req.context.mfa === 'stale'
+            ? `the last second factor is older than ${mfaMinutes} minutes`
+            : 'this session did not sign in with a second factor';
+      return { ...deny(`this action needs a second factor within the last ${mfaMinutes} minutes: ${why}`, true, v, STEP_UP_HINT), mfaRequired: true };
+    }
+  }
+  const project = r.projectId;
+  const name = r.projectName ?? 'the project';
+  if (project !== null) {
+    const roles = PROJECT_ROLES.filter((role) => {
+      const a = pdp.decide({ ...req, principal: { ...req.principal, roles: [...slice.roles, { scope: project, role }] }, context: ideal });
+      return a.decision === 'allow' && a.errors.length === 0;
+    });
+    if (roles.length > 0) {
+      const list = roles.length === 1 ? `the ${roles[0]} role` : `one of the roles ${roles.join(', ')}`;
+      const ask = roles.length === 1 ? roles[0] : roles.join(' or ');
+      return deny(`this action needs ${list} in project ${name}`, true, v, `ask a project-admin of ${name} for ${ask}, or request just-in-time access`);
+    }
+  }
+  if (!slice.platformAdmin) {
+    const a = pdp.decide({ ...req, principal: { ...req.principal, roles: [...slice.roles, { scope: PLATFORM_SCOPE, role: PLATFORM_ADMIN_ROLE }] }, context: ideal });
+    if (a.decision === 'allow' && a.errors.length === 0) return deny('this action needs the platform-admin role', true, v);
+  }
+  return deny(slice.platformAdmin ? 'platform-admin does not include this action (least privilege)' : 'no role allows this action here', true, v);
 }
 
 function denialError(ctx: RequestContext, r: ResourceRef, d: Decision): ModelkeepError {
   if (ctx.principal.kind === 'anonymous') return new ModelkeepError('unauthenticated', 'authentication required');
   if (!d.visible) return new ModelkeepError('not_found', `${r.type} not found`);
-  return new ModelkeepError('forbidden', `not allowed: ${d.reason}`, d.hint ? { hint: d.hint } : {});
+  const hint = d.hint ? { hint: d.hint } : {};
+  if (d.mfaRequired) return new ModelkeepError('mfa_required', `not allowed yet: ${d.reason}`, hint);
+  return new ModelkeepError('forbidden', `not allowed: ${d.reason}`, hint);
 }

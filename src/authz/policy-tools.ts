@@ -42,6 +42,8 @@ export const POLICY_ACTIONS: readonly Action[] = [
   'user:create',
   'user:read',
   'user:deactivate',
+  'policy:read',
+  'policy:reload',
 ];
 
 // ---------------------------------------------------------------------------------
@@ -286,6 +288,8 @@ function variants(action: Action): Variant[] {
     case 'user:create':
     case 'user:read':
     case 'user:deactivate':
+    case 'policy:read':
+    case 'policy:reload':
       return [{ label: 'platform', resource: { type: 'Platform' } }];
     case 'project:read':
       return [{ label: 'project', resource: { type: 'Project' } }];

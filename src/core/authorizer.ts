@@ -49,7 +49,9 @@ export type Action =
   | 'binding:manage'
   | 'user:create'
   | 'user:read'
-  | 'user:deactivate';
+  | 'user:deactivate'
+  | 'policy:read'
+  | 'policy:reload';
 
 export interface ResourceRef {
   /** e.g. 'platform', 'project', 'model', 'version', 'artifact', 'deployment', 'pipeline', 'binding', 'user'. */
@@ -76,11 +78,15 @@ export interface Decision {
   hint?: string;
   /** Whether the caller may know the resource exists (403) or not (404). */
   visible: boolean;
+  /** A denial that a fresh second factor alone would lift: answered 428 mfa_required. */
+  mfaRequired?: boolean;
   policyVersion: string;
 }
 
 /** The policy enforcement point every domain service method calls before acting. */
 export interface Authorizer<Tx = unknown> {
+  /** sha256 of the active policy set: audit events that summarise guard decisions (listings) carry it. */
+  readonly policyVersion: string;
   /**
    * Decides and records the decision in the audit log. An allow is written with `tx`
    * (so it commits with the change); a deny is written at once and throws 404 or 403.

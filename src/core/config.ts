@@ -285,8 +285,14 @@ export const configSchema = z
         })
         .strict()
         .prefault({}),
+    /** Folder with schema.cedarschema and *.cedar policies; default: the policies/ folder shipped with Modelkeep. */
+    policiesDir: z.string().min(1).optional(),
     authz: z
       .object({
+        /** The policy decision point. Only Cedar ships; the seam is for another engine later. */
+        engine: z.enum(['cedar']).default('cedar'),
+        /** Most authorization decisions kept in the exact decision cache (least recently used go first). */
+        decisionCacheSize: z.number().int().min(1).max(10_000_000).default(100_000),
         /** The longest a role binding may be granted for (POST …/bindings with expiresAt). */
         maxBindingDays: z.number().positive().max(3650).default(365),
         /** How often expired bindings are swept: each one is audited (binding.expired) once and dropped. */

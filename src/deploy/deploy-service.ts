@@ -5,7 +5,7 @@ import { type AuditLog, inTransaction, type Work } from '../audit/index.ts';
 import type { Authorizer, Environment, FlatValue, RequestContext } from '../core/index.ts';
 import { ENVIRONMENTS, invalidInput, ModelkeepError, newId, notFound, validateFlatMap, validateName } from '../core/index.ts';
 import { type Lookup, projectRef, versionRef } from '../registry/index.ts';
-import type { Database, DeploymentsTable } from '../storage/index.ts';
+import type { Database, DeploymentsTable, EventBus } from '../storage/index.ts';
 
 export interface DeploymentView {
   project: string;
@@ -24,7 +24,9 @@ export class DeployService {
   readonly #audit: AuditLog;
   readonly #guard: Authorizer<Work>;
   readonly #lookup: Lookup;
-  constructor(deps: { db: Kysely<Database>; audit: AuditLog; guard: Authorizer<Work>; lookup: Lookup }) {
+  readonly #bus: EventBus | undefined;
+  constructor(deps: { db: Kysely<Database>; audit: AuditLog; guard: Authorizer<Work>; lookup: Lookup; bus?: EventBus }) {
+    this.#bus = deps.bus;
     this.#db = deps.db;
     this.#audit = deps.audit;
     this.#guard = deps.guard;
@@ -54,7 +56,7 @@ export class DeployService {
     if (typeof env !== 'string' || !(ENVIRONMENTS as readonly string[]).includes(env)) throw invalidInput(`environment must be one of ${ENVIRONMENTS.join(', ')}`);
     const environment = env as Environment;
     const values = validateFlatMap(input.config, 'config');
-    return inTransaction(this.#db, this.#audit, ctx, async (w) => {
+    const done = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
       const p = await this.#lookup.project(ctx, project, w);
       const existing = await w.tx.selectFrom('deployments').selectAll().where('project_id', '=', p.id).where('name', '=', dname).executeTakeFirst();
       // Moving a deployment into or out of production is a production change.
@@ -89,8 +91,11 @@ export class DeployService {
         projectId: p.id,
         details: { environment, previousEnvironment: existing?.environment ?? null, model: m.name, version: v.version, artifacts },
       });
-      return this.#view(w.tx, p.name, row);
+      return { view: await this.#view(w.tx, p.name, row), projectId: p.id };
     });
+    // After the commit: a deployment's environment is an attribute policies read.
+    this.#bus?.publish({ type: 'resource.changed', projectId: done.projectId, resource: `deployment:${done.view.project}/${done.view.name}` });
+    return done.view;
   }
 
   async list(ctx: RequestContext, project: unknown): Promise<DeploymentView[]> {

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { AlertStore, AuditTree, MetricsExporter } from '../audit/index.ts';
+import type { PolicyService } from '../authz/index.ts';
 import type { Clock, Config } from '../core/index.ts';
 import { ModelkeepError, newSecret } from '../core/index.ts';
 import type { DeployService } from '../deploy/index.ts';
@@ -46,6 +47,21 @@ export interface AppServices {
   apiKeys: ApiKeys;
   device: DeviceFlow;
   serviceAccounts: ServiceAccounts;
+  policies: PolicyService;
+}
+
+export interface RouteInfo {
+  method: string;
+  url: string;
+  /** false: declared to answer without authentication (health, login, public audit proofs). */
+  auth: boolean;
+}
+
+const ROUTES = new WeakMap<FastifyInstance, RouteInfo[]>();
+
+/** Every route the app registered, as Fastify saw it (the route walk test enumerates them). */
+export function registeredRoutes(app: FastifyInstance): readonly RouteInfo[] {
+  return ROUTES.get(app) ?? [];
 }
 
 export function buildApp(services: AppServices, config: Config): FastifyInstance {
@@ -92,6 +108,11 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
       return server;
     },
   });
+  const routes: RouteInfo[] = [];
+  ROUTES.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ method, url: r.url, auth: r.config?.auth !== false });
+  });
   // text/plain is what a cross-site form can send without a preflight: no parser for it.
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
@@ -133,7 +154,7 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
   apiKeyRoutes(app, { apiKeys: services.apiKeys, device: services.device, serviceAccounts: services.serviceAccounts, clock });
   authRoutes(app, { identity: services.identity, access: services.access, cookie, clock });
   webauthnRoutes(app, { webauthn: services.webauthn, cookie, clock });
-  adminRoutes(app, { identity: services.identity, clock });
+  adminRoutes(app, { identity: services.identity, policies: services.policies, clock });
   registryRoutes(app, { registry: services.registry, access: services.access, clock });
   artifactRoutes(app, {
     registry: services.registry,

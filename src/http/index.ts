@@ -1,2 +1,2 @@
-export { type AppServices, buildApp } from './app.ts';
+export { type AppServices, buildApp, type RouteInfo, registeredRoutes } from './app.ts';
 export { parseRange } from './routes/artifacts.ts';

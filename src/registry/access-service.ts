@@ -2,13 +2,13 @@
 import type { Kysely } from 'kysely';
 import { type AuditLog, type Executor, inTransaction, type Work, withAudit } from '../audit/index.ts';
 import { type Binding, BindingStore, PLATFORM_SCOPE } from '../authz/index.ts';
-import type { Authorizer, RequestContext } from '../core/index.ts';
-import { invalidInput, ModelkeepError, notFound, PROJECT_ROLES } from '../core/index.ts';
+import type { Action, Authorizer, Decision, RequestContext, ResourceRef } from '../core/index.ts';
+import { invalidInput, ModelkeepError, notFound, PROJECT_ROLES, validateName } from '../core/index.ts';
 import { type IdentityService, ServiceAccountStore, type User } from '../identity/index.ts';
 import type { Database, EventBus } from '../storage/index.ts';
 import { expireBinding, principalLabel, systemContext } from './binding-expiry.ts';
 import type { Lookup } from './lookup.ts';
-import { projectRef } from './refs.ts';
+import { modelRef, projectRef, versionRef } from './refs.ts';
 
 export interface BindingView {
   id: string;
@@ -26,6 +26,16 @@ export interface BindingView {
 /** ISO 8601 date-time with a zone: 2030-01-01T00:00:00Z, 2030-01-01T01:00:00.5+01:00. */
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface PermissionView {
+  allowed: boolean;
+  reason?: string;
+  hint?: string;
+  /** Denied only for want of a fresh second factor (the action would answer 428). */
+  mfaRequired?: true;
+}
+
+const PERMISSION_KINDS = ['project', 'model', 'version', 'deployment', 'pipeline'] as const;
 
 export class AccessService {
   readonly #db: Kysely<Database>;
@@ -104,7 +114,7 @@ export class AccessService {
     const role = input.role;
     if (typeof role !== 'string' || !/^[a-z][a-z-]{0,31}$/.test(role)) throw invalidInput(`role must be one of ${PROJECT_ROLES.join(', ')}`);
     const expiresAt = this.#expiry(ctx, input.expiresAt);
-    const { view, scope } = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
+    const { view, scope, principalId } = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
       const p = await this.#lookup.project(ctx, project, w);
       const target = await this.#target(kind, name, p.id, w.tx);
       await this.#guard.authorize(
@@ -129,9 +139,10 @@ export class AccessService {
         projectId: p.id,
         details: { bindingId: b.id, principal, role, expiresAt },
       });
-      return { view: await this.#view(b, ctx.now, w.tx), scope: p.id };
+      return { view: await this.#view(b, ctx.now, w.tx), scope: p.id, principalId: target.id };
     });
-    this.#bus.publish({ type: 'bindings.changed', scope });
+    // After the commit: the guard's cached decisions for this principal are now stale.
+    this.#bus.publish({ type: 'bindings.changed', scope, principalId });
     return view;
   }
 
@@ -148,7 +159,7 @@ export class AccessService {
 
   async remove(ctx: RequestContext, project: unknown, id: unknown): Promise<void> {
     if (typeof id !== 'string' || !/^bnd_[A-Za-z0-9_-]{1,64}$/.test(id)) throw notFound('binding');
-    const scope = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
+    const { scope, principalId } = await inTransaction(this.#db, this.#audit, ctx, async (w) => {
       const p = await this.#lookup.project(ctx, project, w);
       const b = await this.#bindings.get(id, w.tx);
       const target = b && b.scope === p.id ? b : null;
@@ -171,9 +182,119 @@ export class AccessService {
         projectId: p.id,
         details: { principalId: target.principalId, principal: await principalLabel(w.tx, target.principalKind, target.principalId), role: target.role },
       });
-      return p.id;
+      return { scope: p.id, principalId: target.principalId };
     });
-    this.#bus.publish({ type: 'bindings.changed', scope });
+    this.#bus.publish({ type: 'bindings.changed', scope, principalId });
+  }
+
+  /**
+   * GET /v1/me/permissions: what the caller may do to one resource, with the reasons and
+   * hints the server would give. Reading the resource is authorized (and audited) first;
+   * a resource the caller cannot read answers 404, like every other route.
+   */
+  async myPermissions(ctx: RequestContext, resource: unknown): Promise<{ resource: string; actions: Record<string, PermissionView> }> {
+    const raw = typeof resource === 'string' ? resource : '';
+    const colon = raw.indexOf(':');
+    const kind = raw.slice(0, colon) as (typeof PERMISSION_KINDS)[number];
+    if (colon < 1 || !(PERMISSION_KINDS as readonly string[]).includes(kind) || raw.length > 512) {
+      throw invalidInput(`resource must be KIND:PATH with KIND one of ${PERMISSION_KINDS.join(', ')}`, 'e.g. version:fraud/churn/3');
+    }
+    const parts = raw.slice(colon + 1).split('/');
+    const want = { project: 1, model: 2, version: 3, deployment: 2, pipeline: 2 }[kind];
+    if (parts.length !== want) throw invalidInput(`a ${kind} is named ${['P', 'P/M', 'P/M/V', 'P/D', 'P/NAME'][PERMISSION_KINDS.indexOf(kind)]}`);
+    const p = await this.#lookup.project(ctx, parts[0]);
+    let read: { action: Action; ref: ResourceRef };
+    let actions: [string, Action, ResourceRef][];
+    const pref = projectRef(p);
+    const under = (type: string, path: string): ResourceRef => ({ ...pref, type, path });
+    switch (kind) {
+      case 'project':
+        read = { action: 'project:read', ref: pref };
+        actions = [
+          ['project:read', 'project:read', pref],
+          ['model:create', 'model:create', under('model', `${p.name}/*`)],
+          ['model:read', 'model:read', under('model', `${p.name}/*`)],
+          ['deployment:read', 'deployment:read', under('deployment', `${p.name}/*`)],
+          ['pipeline:read', 'pipeline:read', under('pipeline', `${p.name}/*`)],
+          ['pipeline:trigger', 'pipeline:trigger', under('pipeline', `${p.name}/*`)],
+          ['audit:read', 'audit:read', under('audit', p.name)],
+          ['binding:read', 'binding:read', under('binding', `${p.name}/*`)],
+          ['binding:manage', 'binding:manage', under('binding', `${p.name}/*`)],
+        ];
+        break;
+      case 'model':
+      case 'version': {
+        const m = await this.#lookup.model(ctx, p, parts[1]);
+        const mref = modelRef(p, m);
+        if (kind === 'model') {
+          read = { action: 'model:read', ref: mref };
+          actions = [
+            ['model:read', 'model:read', mref],
+            ['version:create', 'version:create', mref],
+            ['version:read', 'version:read', { ...mref, type: 'version', path: `${p.name}/${m.name}@*` }],
+          ];
+          break;
+        }
+        const v = await this.#lookup.version(ctx, p, m, parts[2]);
+        const vref = versionRef(p, m, v);
+        const aref: ResourceRef = { ...vref, type: 'artifact', path: `${vref.path}/*` };
+        read = { action: 'version:read', ref: vref };
+        actions = [
+          ['version:read', 'version:read', vref],
+          ['artifact:upload', 'artifact:upload', aref],
+          ['version:finalize', 'version:finalize', vref],
+          ['artifact:download', 'artifact:download', aref],
+          // The release decision the console shows: into production (or out of it).
+          ['version:promote', 'version:promote', { ...vref, targetStage: v.stage === 'production' ? 'archived' : 'production' }],
+          ['version:promote:staging', 'version:promote', { ...vref, targetStage: 'staging' }],
+        ];
+        break;
+      }
+      case 'deployment': {
+        const name = validateName(parts[1], 'deployment');
+        const d = await this.#db.selectFrom('deployments').select(['environment']).where('project_id', '=', p.id).where('name', '=', name).executeTakeFirst();
+        const dref: ResourceRef = { ...pref, type: 'deployment', path: `${p.name}/${name}`, ...(d ? { environment: d.environment } : {}) };
+        read = { action: 'deployment:read', ref: dref };
+        await this.#readable(ctx, read.action, read.ref, 'deployment');
+        if (!d) {
+          await this.#audit.record(ctx, { action: 'deployment:lookup', outcome: 'deny', resource: `deployment:${dref.path}`, projectId: p.id, reason: 'not found' });
+          throw notFound('deployment');
+        }
+        actions = [
+          ['deployment:read', 'deployment:read', dref],
+          ['deployment:update', 'deployment:update', dref],
+        ];
+        return { resource: raw, actions: toViews(await this.#decideAll(ctx, actions)) };
+      }
+      case 'pipeline': {
+        const name = validateName(parts[1], 'pipeline');
+        const ref = under('pipeline', `${p.name}/${name}`);
+        read = { action: 'pipeline:read', ref };
+        actions = [
+          ['pipeline:read', 'pipeline:read', ref],
+          ['pipeline:trigger', 'pipeline:trigger', ref],
+        ];
+        break;
+      }
+    }
+    await this.#readable(ctx, read.action, read.ref, kind);
+    return { resource: raw, actions: toViews(await this.#decideAll(ctx, actions)) };
+  }
+
+  /** Authorizes (and audits) reading the resource; a caller who may not read it learns nothing (404). */
+  async #readable(ctx: RequestContext, action: Action, ref: ResourceRef, kind: string): Promise<void> {
+    try {
+      await this.#guard.authorize(ctx, action, ref);
+    } catch (err) {
+      if (err instanceof ModelkeepError && (err.code === 'forbidden' || err.code === 'mfa_required')) throw notFound(kind);
+      throw err;
+    }
+  }
+
+  async #decideAll(ctx: RequestContext, actions: [string, Action, ResourceRef][]): Promise<[string, Decision][]> {
+    const out: [string, Decision][] = [];
+    for (const [key, action, ref] of actions) out.push([key, await this.#guard.check(ctx, action, ref)]);
+    return out;
   }
 
   /** The caller's own roles, for GET /v1/me. */
@@ -213,4 +334,15 @@ export class AccessService {
 
 function actor(ctx: RequestContext): string {
   return ctx.principal.kind === 'anonymous' ? 'anonymous' : ctx.principal.username;
+}
+
+function toViews(decisions: [string, Decision][]): Record<string, PermissionView> {
+  const out: Record<string, PermissionView> = {};
+  for (const [key, d] of decisions) {
+    out[key] =
+      d.decision === 'allow'
+        ? { allowed: true }
+        : { allowed: false, reason: d.reason, ...(d.hint ? { hint: d.hint } : {}), ...(d.mfaRequired ? { mfaRequired: true as const } : {}) };
+  }
+  return out;
 }

@@ -46,7 +46,7 @@ export class AlertReader {
       await this.#guard.authorize(ctx, 'audit:read', ALL_ALERTS);
       return this.#alerts.list(q);
     }
-    await this.#audit.record(ctx, { action: 'audit:read', outcome: 'allow', resource: 'alert:projects', details: { projects: scope.projects.length } });
+    await this.#audit.record(ctx, { action: 'audit:read', outcome: 'allow', resource: 'alert:projects', policyVersion: this.#guard.policyVersion, details: { projects: scope.projects.length } });
     return this.#alerts.list({ ...q, projectIds: scope.projects.map((p) => p.id) });
   }
 
@@ -59,7 +59,8 @@ export class AlertReader {
     const visible = alert !== null && (scope.all || scope.projects.some((x) => x.id === alert.projectId));
     // An alert the caller may not read answers exactly like a missing one.
     if (!alert || !visible) {
-      await this.#audit.record(ctx, { action: 'alert:lookup', outcome: 'deny', resource: `alert:${id}`, reason: 'not found' });
+      // The visibility came from the guard's decisions above: the event carries their policy version.
+      await this.#audit.record(ctx, { action: 'alert:lookup', outcome: 'deny', resource: `alert:${id}`, reason: 'not found', policyVersion: this.#guard.policyVersion });
       throw notFound('alert');
     }
     const ref = await this.#ref(alert);

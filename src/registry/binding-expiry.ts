@@ -119,7 +119,7 @@ export class BindingExpiry {
         progressed++;
         if (!done) continue;
         revoked++;
-        this.#bus.publish({ type: 'bindings.changed', scope: b.scope });
+        this.#bus.publish({ type: 'bindings.changed', scope: b.scope, principalId: b.principalId });
       }
       if (progressed < 200) return revoked;
     }

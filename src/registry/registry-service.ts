@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import { type AuditLog, inTransaction, type Work } from '../audit/index.ts';
 import type { Authorizer, RequestContext, Sensitivity, Stage } from '../core/index.ts';
 import { invalidInput, isSha256Hex, ModelkeepError, newId, STAGES, validateArtifactPath, validateName } from '../core/index.ts';
-import type { ArtifactsTable, BlobRange, BlobStore, Database, ModelsTable, ModelVersionsTable, ProjectsTable } from '../storage/index.ts';
+import type { ArtifactsTable, BlobRange, BlobStore, Database, EventBus, ModelsTable, ModelVersionsTable, ProjectsTable } from '../storage/index.ts';
 import { Lookup, parseVersion } from './lookup.ts';
 import { artifactRef, modelRef, projectRef, versionRef } from './refs.ts';
 
@@ -91,8 +91,10 @@ export class RegistryService {
   readonly #blobs: BlobStore;
   readonly #limits: RegistryLimits;
   readonly lookup: Lookup;
+  readonly #bus: EventBus | undefined;
 
-  constructor(deps: { db: Kysely<Database>; audit: AuditLog; guard: Authorizer<Work>; blobs: BlobStore; limits: RegistryLimits }) {
+  constructor(deps: { db: Kysely<Database>; audit: AuditLog; guard: Authorizer<Work>; blobs: BlobStore; limits: RegistryLimits; bus?: EventBus }) {
+    this.#bus = deps.bus;
     this.#db = deps.db;
     this.#audit = deps.audit;
     this.#guard = deps.guard;
@@ -129,7 +131,7 @@ export class RegistryService {
     for (const p of rows) {
       if ((await this.#guard.check(ctx, 'project:read', projectRef(p))).decision === 'allow') visible.push(projectView(p));
     }
-    await this.#audit.record(ctx, { action: 'project:list', outcome: 'allow', resource: 'project:*', details: { count: visible.length } });
+    await this.#audit.record(ctx, { action: 'project:list', outcome: 'allow', resource: 'project:*', policyVersion: this.#guard.policyVersion, details: { count: visible.length } });
     return visible;
   }
 
@@ -288,7 +290,7 @@ export class RegistryService {
       throw invalidInput(`stage must be one of ${STAGES.join(', ')}`);
     }
     const target = stage as Stage;
-    return this.#tx(ctx, async (w) => {
+    const done = await this.#tx(ctx, async (w) => {
       const p = await this.lookup.project(ctx, project, w);
       const m = await this.lookup.model(ctx, p, model, w);
       const v = await this.lookup.version(ctx, p, m, version, w);
@@ -306,8 +308,11 @@ export class RegistryService {
         projectId: p.id,
         details: { from: v.stage, to: target, artifacts: arts },
       });
-      return this.#versionView(p, m, { ...v, stage: target, stage_changed_at: ctx.now.toISOString() }, w.tx);
+      return { view: await this.#versionView(p, m, { ...v, stage: target, stage_changed_at: ctx.now.toISOString() }, w.tx), projectId: p.id };
     });
+    // After the commit: a stage is an attribute policies read, so cached decisions on it are stale.
+    this.#bus?.publish({ type: 'resource.changed', projectId: done.projectId, resource: `version:${done.view.project}/${done.view.model}@${done.view.version}` });
+    return done.view;
   }
 
   // ---- artifacts

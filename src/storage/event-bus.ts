@@ -11,7 +11,12 @@ export type BusEvent =
   | { type: 'token-family.revoked'; familyId: string }
   | { type: 'api-key.revoked'; keyId: string }
   | { type: 'service-account.revoked'; serviceAccountId: string }
-  | { type: 'bindings.changed'; scope: string };
+  /** Role bindings of `scope` changed; `principalId` names whose, when known (else every principal's cache is flushed). */
+  | { type: 'bindings.changed'; scope: string; principalId?: string }
+  /** An attribute policies read (stage, environment, sensitivity) of a resource in a project changed. */
+  | { type: 'resource.changed'; projectId: string; resource: string }
+  /** The active policy set changed (hot reload). */
+  | { type: 'policies.reloaded'; policyVersion: string };
 
 export interface EventBus {
   publish(event: BusEvent): void;

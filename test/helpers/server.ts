@@ -144,8 +144,27 @@ export interface World {
   admin: Client;
   /** One signed-in client per project role in project `fraud`, plus `outsider` (no role anywhere). */
   as: Record<(typeof ROLES)[number] | 'outsider', Client>;
-  /** Signs in a fresh client for an existing user. */
+  /** Signs in a fresh client for an existing user (second factor given just now, like the role clients). */
   client(username: string): Promise<Client>;
+  /** Signs in a fresh client with a password only: no second factor in its session. */
+  passwordOnly(username: string): Promise<Client>;
+}
+
+/**
+ * Marks every live session of `username` as having passed a second factor at the server's
+ * `now` (amr pwd+otp+mfa). This stands for a TOTP step-up (POST /v1/auth/step-up/totp) until
+ * the identity layer ships one; policies need a fresh MFA for production changes and
+ * restricted downloads, so the role clients of `world` sign in like careful users do.
+ */
+export async function markMfa(server: RunningServer, username: string, at: Date = server.services.clock.now()): Promise<void> {
+  const k = server.services.db.kysely;
+  const u = await k.selectFrom('users').select('id').where('username', '=', username).executeTakeFirstOrThrow();
+  await k
+    .updateTable('sessions')
+    .set({ mfa_at: at.toISOString(), amr: JSON.stringify(['mfa', 'otp', 'pwd']) })
+    .where('user_id', '=', u.id)
+    .where('revoked_at', 'is', null)
+    .execute();
 }
 
 /**
@@ -168,6 +187,7 @@ export async function world(backend: Backend, opts: TestServerOptions = {}): Pro
   };
   const admin = new Client(server.url);
   await expectOk(await admin.login('admin'));
+  await markMfa(server, 'admin');
   await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
   await expectOk(await admin.post('/v1/projects', { name: 'other' }));
   const as = {} as World['as'];
@@ -176,6 +196,7 @@ export async function world(backend: Backend, opts: TestServerOptions = {}): Pro
     if (role !== 'outsider') await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: `user:${role}`, role }));
     const c = new Client(server.url);
     await expectOk(await c.login(role));
+    await markMfa(server, role);
     as[role] = c;
   }
   return {
@@ -183,6 +204,12 @@ export async function world(backend: Backend, opts: TestServerOptions = {}): Pro
     admin,
     as,
     client: async (username: string) => {
+      const c = new Client(server.url);
+      await expectOk(await c.login(username));
+      await markMfa(server, username);
+      return c;
+    },
+    passwordOnly: async (username: string) => {
       const c = new Client(server.url);
       await expectOk(await c.login(username));
       return c;

@@ -97,7 +97,7 @@ for (const backend of BACKENDS) {
     });
 
     test('GET /v1/me shows the user, the session and the roles', async () => {
-      const c = await w.client('ml-engineer');
+      const c = await w.passwordOnly('ml-engineer'); // a password login: amr is ['pwd']
       const me = await json<{ user: { username: string }; session: { amr: string[] }; roles: { scope: string; role: string }[] }>(await c.get('/v1/me'));
       assert.equal(me.user.username, 'ml-engineer');
       assert.deepEqual(me.session.amr, ['pwd']);

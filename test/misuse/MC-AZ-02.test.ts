@@ -201,9 +201,26 @@ for (const backend of BACKENDS) {
       { route: 'POST /v1/me/mfa/totp/confirm', what: 'confirm TOTP (wrong code)', allow: EVERYONE_SIGNED_IN, ok: 422, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa/totp/confirm', body: { code: '000000' } }) },
       { route: 'DELETE /v1/me/mfa/totp', what: 'remove TOTP (none confirmed)', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa/totp' }) },
       { route: 'POST /v1/me/mfa/recovery-codes', what: 'new recovery codes (no authenticator)', allow: EVERYONE_SIGNED_IN, ok: 404, scope: 'platform', prepare: async () => ({ path: '/v1/me/mfa/recovery-codes' }) },
+      {
+        route: 'GET /v1/me/permissions',
+        what: 'my permissions on a project',
+        allow: READERS,
+        ok: 200,
+        scope: 'project',
+        prepare: async () => ({ path: '/v1/me/permissions?resource=project:fraud' }),
+      },
       // ---- admin.ts
       { route: 'POST /v1/admin/users', what: 'create user', allow: ['admin'], ok: 201, scope: 'platform', prepare: async () => ({ path: '/v1/admin/users', body: { username: uniq('new-user') } }) },
       { route: 'GET /v1/admin/users', what: 'list users', allow: ['admin'], ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/admin/users' }) },
+      { route: 'GET /v1/admin/policies', what: 'active policy set', allow: ['admin'], ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/admin/policies' }) },
+      {
+        route: 'POST /v1/admin/policies/reload',
+        what: 'hot-reload the policy set',
+        allow: ['admin'],
+        ok: 200,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/admin/policies/reload' }),
+      },
       {
         route: 'POST /v1/admin/users/:id/deactivate',
         what: 'deactivate user',

@@ -39,11 +39,13 @@ function serverError(err: unknown): never {
 export const serve: CommandDef = {
   path: ['serve'],
   summary: 'run the Modelkeep server',
-  usage: '[--config FILE] [--data-dir DIR] [--host H] [--port N] [--tls-cert F --tls-key F] [--trusted-proxy ADDR]…',
+  usage: '[--config FILE] [--data-dir DIR] [--policies DIR] [--host H] [--port N] [--tls-cert F --tls-key F] [--trusted-proxy ADDR]…',
   description:
     'Runs the server in the foreground until SIGINT or SIGTERM. Data lives in --data-dir (SQLite and blobs);\n' +
     'MODELKEEP_DATABASE_URL=postgres://… selects PostgreSQL instead of SQLite. Binding anything but a loopback\n' +
     'address needs TLS (--tls-cert/--tls-key) or a --trusted-proxy that terminates it.\n' +
+    '--policies DIR loads the Cedar policy set (schema.cedarschema + *.cedar) from DIR instead of the shipped\n' +
+    'policies/; a set that fails validation stops the start. SIGHUP reloads it (a refused set keeps the old one).\n' +
     '--config reads a JSON file with any setting of docs/configuration.md (sessions, limits, timeouts, audit\n' +
     'witnesses, detectors, alerts, metrics); flags given on the command line win over the file.',
   examples: ['modelkeep serve --data-dir /var/lib/modelkeep --port 7470', 'modelkeep serve --config /etc/modelkeep/config.json'],
@@ -52,6 +54,7 @@ export const serve: CommandDef = {
   options: {
     config: { type: 'string', valueName: 'FILE', description: 'JSON configuration file (see docs/configuration.md)' },
     'data-dir': { type: 'string', valueName: 'DIR', description: 'data folder (default: $MODELKEEP_DATA_DIR, else ./data)' },
+    policies: { type: 'string', valueName: 'DIR', description: 'Cedar policy folder (default: the shipped policies/)' },
     host: { type: 'string', valueName: 'H', description: 'address to listen on (default: 127.0.0.1)' },
     port: { type: 'string', valueName: 'N', description: 'port to listen on, 0 for any free one (default: 7470)' },
     'tls-cert': { type: 'string', valueName: 'FILE', description: 'PEM certificate chain; serves HTTPS' },
@@ -72,6 +75,8 @@ export const serve: CommandDef = {
     // The environment carries the database URL (it usually holds a password): it wins over the file.
     const databaseUrl = ctx.env.MODELKEEP_DATABASE_URL || fromFile.databaseUrl;
     if (databaseUrl) input.databaseUrl = databaseUrl;
+    const policiesDir = optString(ctx, 'policies');
+    if (policiesDir !== undefined) input.policiesDir = resolve(policiesDir);
     const host = optString(ctx, 'host');
     if (host !== undefined) input.host = host;
     const port = optString(ctx, 'port');
@@ -92,8 +97,9 @@ export const serve: CommandDef = {
       input.logLevel = level as (typeof LOG_LEVELS)[number];
     }
 
-    const { startServer } = await import('../../main.ts');
+    const { reloadPoliciesOnSighup, startServer } = await import('../../main.ts');
     const server = await startServer(input).catch(serverError);
+    const stopSighup = reloadPoliciesOnSighup(server, (line) => note(ctx.io, `modelkeep: ${line}`));
     // never print the database URL: it usually carries a password
     print(ctx.io, `modelkeep listening on ${server.url} (data: ${databaseUrl ? 'postgres' : resolve(dir)})\n`);
 
@@ -105,6 +111,7 @@ export const serve: CommandDef = {
           process.exit(EXIT.failure);
         }
         stopping = true;
+        stopSighup();
         note(ctx.io, 'modelkeep: shutting down');
         server.close().then(done, (err: unknown) => {
           note(ctx.io, `modelkeep: error while shutting down: ${err instanceof Error ? err.message : String(err)}`);

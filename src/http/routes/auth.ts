@@ -75,6 +75,9 @@ export function authRoutes(app: FastifyInstance, deps: { identity: IdentityServi
     return { status: 'ok', sessionsEnded: r.sessionsEnded };
   });
 
+  app.get<{ Querystring: { resource?: string } }>('/v1/me/permissions', async (request) => {
+    return access.myPermissions(ctxOf(request, clock.now()), request.query.resource);
+  });
   app.get('/v1/me', ENROLLMENT_OK, async (request) => {
     const ctx = ctxOf(request, clock.now());
     const me = await identity.me(ctx);

@@ -1,6 +1,6 @@
-// The default role matrix (project scope), evaluated deny-by-default. This is the thin
-// engine of the walking skeleton; the Cedar engine replaces it behind the same guard.
-import { createHash } from 'node:crypto';
+// TEST ORACLE ONLY. The walking skeleton's hand-written role matrix, kept so that
+// cedar-engine.test.ts can prove the Cedar policies equal it wherever ABAC does not apply.
+// Product code decides with Cedar (guard.ts → pdp.ts); nothing outside tests imports this.
 import type { Action, ProjectRole, ResourceRef } from '../core/index.ts';
 
 const ALL: readonly ProjectRole[] = ['viewer', 'data-scientist', 'ml-engineer', 'release-manager', 'auditor', 'project-admin'];
@@ -53,6 +53,8 @@ export function projectRequirement(action: Action, r: ResourceRef): Requirement 
     case 'user:create':
     case 'user:read':
     case 'user:deactivate':
+    case 'policy:read':
+    case 'policy:reload':
       return null;
   }
 }
@@ -71,10 +73,6 @@ export const PLATFORM_ADMIN_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   'user:create',
   'user:read',
   'user:deactivate',
+  'policy:read',
+  'policy:reload',
 ]);
-
-/** Identifies the active rules in every decision and audit event. */
-export const ROLE_MATRIX_VERSION = createHash('sha256')
-  .update(projectRequirement.toString())
-  .update([...PLATFORM_ADMIN_ACTIONS].join(','))
-  .digest('hex');
