@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../../src/core/index.ts';
-import { bearer, CLI, DEVICE_GRANT, deviceLogin, form, startDevice } from '../helpers/oauth.ts';
+import { bearer, CLI, DEVICE_GRANT, deviceLogin, form } from '../helpers/oauth.ts';
 import { BACKENDS, Client, expectOk, json, type World, world } from '../helpers/server.ts';
 
 const ATTACKER_UA = 'evil-cli/6.6 (phishing kit)';
