@@ -1,5 +1,5 @@
 // The request-rate baseline: a bare Fastify app (same Fastify version as the product,
-// default options, no hooks) with one route returning a small JSON object.
+// default options, no hooks) with routes returning a small JSON object.
 // Forked by bench/run.ts with an IPC channel; reports its URL when listening.
 import Fastify from 'fastify';
 
@@ -13,6 +13,8 @@ app.get('/v1/projects/:p/models/:m', async (request) => {
   const { p, m } = request.params as { p: string; m: string };
   return { project: p, name: m, description: '', sensitivity: 'internal', createdAt: '2025-01-01T00:00:00.000Z', createdBy: 'ml-engineer' };
 });
+// The authn section's baseline for GET /v1/me (bench/authn.ts).
+app.get('/v1/me', async () => ({ user: { id: 'usr_bench', username: 'ml-engineer' }, platformAdmin: false }));
 await app.listen({ host: '127.0.0.1', port: 0 });
 const addr = app.server.address();
 const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --json] [-- --only audit|transfer|authz|all] [-- --size-mib N] …`
+// `npm run bench [-- --quick] [-- --json] [-- --only audit|transfer|authz|authn|all] [-- --size-mib N] …`
 //
 // Measures Modelkeep side by side with a plain-Node baseline in one run and prints one
 // table (see bench/README.md for what each figure means):
@@ -14,6 +14,11 @@
 //   (g) guard hit / miss / cold-miss p50/p99 at 1k, 10k and 100k role bindings
 //   (h) decision-cache hit rate of the repeated-read workload
 //   (i) authorized metadata GET req/s vs bare Fastify, repeated-read and all-distinct
+//   authn (bench/authn.ts)
+//   (j) bearer authentication cost per request (first-seen vs cached token) vs a bare SHA-256
+//   (k) GET /v1/me with a bearer token req/s vs a bare Fastify route (autocannon)
+//   (l) login latency (argon2id) vs a bare route round trip
+//   (m) time-to-revoke p50/p99 and requests accepted after the revoking call returned
 // The servers, the baselines and the load generator each run in their own process; the
 // harness (this process) only drives them and samples. Progress goes to stderr, the
 // table (or with --json the results) to stdout.
@@ -29,6 +34,7 @@ import { parseArgs } from 'node:util';
 import { bootstrapUser } from '../src/main.ts';
 import { Client, expectOk, json, PASSWORD } from '../test/helpers/server.ts';
 import { type AuditResults, auditSettings, runAudit } from './audit.ts';
+import { type AuthnResults, authnSettings, runAuthn } from './authn.ts';
 import { type AuthzResults, authzSettings, runAuthz } from './authz.ts';
 import type { DiskResult } from './disk-child.ts';
 import { cleanupNow, type Forked, forkScript, machineLoad, onCleanup, readHwm, readRss, resetHwm, type ServerReady, spawnTracked } from './lib/proc.ts';
@@ -37,10 +43,10 @@ import { download, upload } from './lib/transfer.ts';
 
 // ---- settings
 
-const ONLY = ['all', 'transfer', 'audit', 'authz'] as const;
+const ONLY = ['all', 'transfer', 'audit', 'authz', 'authn'] as const;
 
 const HELP = `usage: npm run bench -- [options]
-  --only PART        all (default), transfer (figures a-c), audit (figures d-f) or authz (figures g-i)
+  --only PART        all (default), transfer (figures a-c), audit (figures d-f), authz (figures g-i) or authn (figures j-m)
   --size-mib N       artifact size for the download/upload figures (default 512; --quick 32)
   --upload-gib N     upload size for the server-RSS figure (default 1; --quick 0.0625)
   --reps N           repetitions of each throughput measurement, median reported (default 3)
@@ -51,6 +57,9 @@ const HELP = `usage: npm run bench -- [options]
   --audit-events N   audit appends (and plain inserts) per database (default 5000; --quick 500)
   --verify-events N  events in the generated log the verifier checks (default 200000; --quick 20000)
   --ttd-users N      users bursting at once for the time-to-detect figure (default 30; --quick 10)
+  --authn-tokens N   distinct access tokens for the first-seen authn figures (default 5000; --quick 500)
+  --logins N         logins timed for the login-latency figure (default 60; --quick 10)
+  --revoke-trials N  time-to-revoke trials over the three revoking calls (default 210; --quick 30)
   --quick            small sizes and short runs: a smoke test, not a measurement
   --json             print machine-readable results instead of the table
 `;
@@ -68,6 +77,9 @@ const { values: opt } = parseArgs({
     'audit-events': { type: 'string' },
     'verify-events': { type: 'string' },
     'ttd-users': { type: 'string' },
+    'authn-tokens': { type: 'string' },
+    logins: { type: 'string' },
+    'revoke-trials': { type: 'string' },
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -105,13 +117,14 @@ const S = {
   connections: Math.round(num('connections', opt.connections, 10, 1)),
 };
 const uploadMib = Math.max(1, Math.round(S.uploadGib * 1024));
-const optInt = (name: 'audit-events' | 'verify-events' | 'ttd-users', min: number) => {
+const optInt = (name: 'audit-events' | 'verify-events' | 'ttd-users' | 'authn-tokens' | 'logins' | 'revoke-trials', min: number) => {
   const raw = opt[name];
   return raw === undefined ? undefined : Math.round(num(name, raw, 0, min));
 };
 const A = auditSettings({ quick, appendEvents: optInt('audit-events', 10), verifyEvents: optInt('verify-events', 10), ttdUsers: optInt('ttd-users', 1) });
 
 const Z = authzSettings({ quick, durationS: S.durationS, warmupS: S.warmupS, rounds: S.rounds, connections: S.connections });
+const AU = authnSettings({ quick, tokens: optInt('authn-tokens', 10), logins: optInt('logins', 3), revokeTrials: optInt('revoke-trials', 3) });
 
 const GOALS = { downloadRatio: 0.8, uploadRatio: 0.6, rssGrowthMib: 160 } as const;
 
@@ -469,11 +482,13 @@ async function main() {
   const transfer: Section<TransferResults> | null = only === 'all' || only === 'transfer' ? await runTransfer() : null;
   const audit: Section<AuditResults> | null = only === 'all' || only === 'audit' ? await runAudit(A, tmp, log) : null;
   const authz: Section<AuthzResults> | null = only === 'all' || only === 'authz' ? await runAuthz(Z, tmp, log) : null;
+  const authn: Section<AuthnResults> | null =
+    only === 'all' || only === 'authn' ? await runAuthn(AU, tmp, log, { run: autocannon, durationS: S.durationS, warmupS: S.warmupS, rounds: S.rounds }) : null;
 
   const loadAfter = await machineLoad(1000, cores);
   const pgVersion = audit && !('skipped' in audit.results.appends.postgres) ? audit.results.appends.postgres.serverVersion : null;
   const results = {
-    settings: { only, ...(transfer ? { ...S, uploadMib } : {}), quick, ...(audit ? { audit: A } : {}), ...(authz ? { authz: Z } : {}) },
+    settings: { only, ...(transfer || authn ? { ...S, uploadMib } : {}), quick, ...(audit ? { audit: A } : {}), ...(authz ? { authz: Z } : {}), ...(authn ? { authn: AU } : {}) },
     environment: {
       node: process.version,
       cpus: cores,
@@ -487,6 +502,7 @@ async function main() {
     ...(transfer ? transfer.results : {}),
     ...(audit ? { audit: audit.results } : {}),
     ...(authz ? { authz: authz.results } : {}),
+    ...(authn ? { authn: authn.results } : {}),
     elapsedSeconds: (performance.now() - t0) / 1000,
   };
 
@@ -497,11 +513,12 @@ async function main() {
   const load = (v: number | null) => (v === null ? '?' : v.toFixed(2));
   const db = pgVersion === null ? 'SQLite' : `SQLite, PostgreSQL ${pgVersion} for (d)`;
   const out = [
-    table(['Figure', 'Modelkeep', 'Baseline', 'Ratio', 'Goal', 'Result'], [...(transfer?.rows ?? []), ...(audit?.rows ?? []), ...(authz?.rows ?? [])]),
+    table(['Figure', 'Modelkeep', 'Baseline', 'Ratio', 'Goal', 'Result'], [...(transfer?.rows ?? []), ...(audit?.rows ?? []), ...(authz?.rows ?? []), ...(authn?.rows ?? [])]),
     '',
     ...(transfer?.notes ?? []),
     ...(audit?.notes ?? []),
     ...(authz?.notes ?? []),
+    ...(authn?.notes ?? []),
     `${results.environment.node}, ${results.environment.cpus} x ${results.environment.cpuModel}, Linux ${results.environment.kernel}, ${db}; other load ${load(loadBefore)} cores before, ${load(loadAfter)} after; ${results.elapsedSeconds.toFixed(0)} s${quick ? '; --quick: a smoke run, not a measurement' : ''}`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);

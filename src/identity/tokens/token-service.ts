@@ -385,7 +385,10 @@ export class TokenService {
     }
     const user = await this.revocation.user(claims.sub);
     if (!user.active) return { ok: false, reason: 'account deactivated' };
-    if (user.notBefore !== null && claims.iat * 1000 < user.notBefore) return { ok: false, reason: 'token issued before logout-all' };
+    // iat has whole-second precision: a token from the very second of the logout-all is
+    // judged by its family alone (revokeAllOfUser revoked every family of the user in the
+    // same transaction), so a login right after logout-all is not void for its whole life.
+    if (user.notBefore !== null && claims.iat < Math.floor(user.notBefore / 1000)) return { ok: false, reason: 'token issued before logout-all' };
     if (!claims.fid || !(await this.revocation.familyValid(claims.fid))) return { ok: false, reason: 'token family revoked' };
     return {
       ok: true,
