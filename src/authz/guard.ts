@@ -130,6 +130,11 @@ export class Guard implements Authorizer<Work> {
       if (OPERATOR_ACTIONS.has(action)) return allow('local operator bootstrap', this.policyVersion);
       return deny('the local operator may only bootstrap accounts', true, this.policyVersion);
     }
+    // A credential pinned to one project (an API key) acts nowhere else, whatever its owner's
+    // roles: another project's resources do not exist for it (404), platform actions are refused.
+    if (p.kind === 'user' && p.projectId != null && r.projectId !== p.projectId) {
+      return deny('this credential is limited to one project', r.projectId === null, this.policyVersion);
+    }
     const context = this.context(ctx, p, r);
     const now = ctx.now.getTime();
     if (work || this.#opts.cacheSize === 0) {

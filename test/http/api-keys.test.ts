@@ -71,6 +71,14 @@ for (const backend of BACKENDS) {
       assert.ok(r.ok);
       assert.equal(r.principal.kind === 'user' && r.principal.projectId, (await w.server.services.db.kysely.selectFrom('projects').select('id').where('name', '=', 'fraud').executeTakeFirstOrThrow()).id);
       assert.deepEqual(r.principal.kind === 'user' && r.principal.scopes, ['read']);
+      // The pin holds even where the owner has a role: project `other` does not exist for this key.
+      const grant = await w.admin.post('/v1/projects/other/bindings', { principal: 'user:viewer', role: 'viewer' });
+      assert.equal(grant.status, 201, await grant.clone().text());
+      assert.equal((await w.as.viewer.get('/v1/projects/other/models')).status, 200, 'the owner may read other');
+      assert.equal((await bearer(w.server.url, k.token, '/v1/projects/other/models')).status, 404);
+      assert.equal((await bearer(w.server.url, k.token, '/v1/projects/other')).status, 404);
+      const unpinned = await json<Key>(await create({ expiresInDays: 1 }));
+      assert.equal((await bearer(w.server.url, unpinned.token, '/v1/projects/other/models')).status, 200, 'an unpinned key follows its owner');
       clock.advance(86_400_000 + 1000);
       assert.equal((await bearer(w.server.url, k.token, '/v1/me')).status, 401);
       // Sessions idled out with that jump: sign in again for later tests.
