@@ -110,7 +110,7 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
   const alertReader = new AlertReader({ db: k, audit, guard, alerts });
   const tokens = new TokenService({ db: k, audit, clock, bus, config: config.tokens });
   const projectOf = (ctx: RequestContext, name: unknown, w: Parameters<typeof lookup.project>[2]) => lookup.project(ctx, name, w);
-  const apiKeys = new ApiKeys({ tokens, maxDays: config.apiKeys.maxDays, projectOf });
+  const apiKeys = new ApiKeys({ tokens, maxDays: config.apiKeys.maxDays, projectOf, requireFreshMfa: (ctx) => identity.requireFreshMfa(ctx) });
   tokens.throttle = throttle;
   const device = new DeviceFlow(tokens);
   // Approving a device login needs a fresh MFA from anyone who has a second factor.

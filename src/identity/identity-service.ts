@@ -215,7 +215,7 @@ export class IdentityService {
     const fresh = p.kind === 'user' && p.mfaAt !== null && ctx.now.getTime() - p.mfaAt.getTime() <= this.#mfa.freshMinutes * 60_000;
     if (!fresh) {
       throw new ModelkeepError('mfa_required', 'this operation needs a recent second factor', {
-        hint: 'confirm with POST /v1/auth/step-up/totp (or a passkey) and retry',
+        hint: 'confirm with POST /v1/auth/step-up/totp (or a passkey) and retry; without a second factor yet, enroll one first (POST /v1/me/mfa/totp)',
       });
     }
   }

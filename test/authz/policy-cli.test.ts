@@ -236,6 +236,7 @@ describe('fixture coverage', () => {
     'guardrails.production-promotion-mfa': (f) => f.action === 'version:promote' && (f.context?.targetStage === 'production' || f.resource.stage === 'production'),
     'guardrails.production-deployment-mfa': (f) => f.action === 'deployment:update' && f.resource.environment === 'production',
     'guardrails.restricted-download-mfa': (f) => f.action === 'artifact:download' && f.resource.sensitivity === 'restricted',
+    'guardrails.binding-management-mfa': (f) => f.action === 'binding:manage' && f.context?.mfa === 'fresh',
   };
   const SCOPE_OF: Record<string, string> = { read: 'model:read', download: 'artifact:download', write: 'artifact:upload', release: 'version:promote', trigger: 'pipeline:trigger', admin: 'user:create' };
   for (const [scope, action] of Object.entries(SCOPE_OF)) {

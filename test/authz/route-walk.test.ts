@@ -17,6 +17,20 @@ const AUTH_FREE: Record<string, string> = {
   'GET /v1/audit/tree-heads': 'signed tree heads are public by design (transparency log)',
   'GET /v1/audit/public-key': 'the key that verifies tree heads',
   'GET /metrics': 'guarded by its own bearer token (404 when unconfigured)',
+  'POST /v1/auth/mfa/totp': 'second step of a login: consumes a pending-login token (audited by identity)',
+  'POST /v1/auth/mfa/recovery': 'second step of a login with a recovery code',
+  'POST /v1/auth/mfa/passkey/options': 'second step of a login with a passkey: a challenge for the pending login',
+  'POST /v1/auth/mfa/passkey': 'second step of a login with a passkey',
+  'POST /v1/auth/passkey/options': 'passwordless login: a challenge (same shape for unknown users)',
+  'POST /v1/auth/passkey': 'passwordless login with a passkey (audited by identity)',
+  'GET /.well-known/jwks.json': 'public keys that verify access tokens',
+  'GET /.well-known/oauth-authorization-server': 'RFC 8414 metadata, public by design',
+  'POST /oauth/token': 'OAuth token endpoint: authenticates the grant itself (RFC 6749)',
+  'POST /oauth/device_authorization': 'RFC 8628: a device asks for a code; nothing is granted until a user approves',
+  'POST /oauth/revoke': 'RFC 7009: presenting a token is the authority to revoke it',
+  'GET /': 'the console page (static; its API calls are authorized)',
+  'GET /device': 'the console page for device approval (static)',
+  'GET /assets/*': 'the console scripts and styles (static)',
 };
 
 /** Authenticated routes that act only on the caller's own session and name no resource. */

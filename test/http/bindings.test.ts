@@ -29,10 +29,10 @@ for (const backend of BACKENDS) {
     let users = 0;
 
     /** A fresh user with no role, signed in. */
-    const newUser = async (): Promise<{ name: string; client: Client }> => {
+    const newUser = async (): Promise<{ name: string; id: string; client: Client }> => {
       const name = `temp-${++users}`;
-      await expectOk(await w.admin.post('/v1/admin/users', { username: name, password: PASSWORD }));
-      return { name, client: await w.client(name) };
+      const created = await json<{ id: string }>(await expectOk(await w.admin.post('/v1/admin/users', { username: name, password: PASSWORD })));
+      return { name, id: created.id, client: await w.client(name) };
     };
     const grant = async (by: Client, body: Record<string, unknown>, project = 'fraud') => by.post(`/v1/projects/${project}/bindings`, body);
     const list = async (by: Client = w.as['project-admin']): Promise<BindingView[]> => {
@@ -89,7 +89,8 @@ for (const backend of BACKENDS) {
       const b = await json<BindingView>(r);
       assert.equal(b.expiresAt, until);
       assert.equal(b.status, 'active');
-      assert.deepEqual(events.slice(before0), [{ type: 'bindings.changed', scope: fraudId }]);
+      // Whose cached decisions are stale is named, so the guard drops only theirs.
+      assert.deepEqual(events.slice(before0), [{ type: 'bindings.changed', scope: fraudId, principalId: u.id }]);
 
       // Who has what and until when: project-admin and auditor may read it.
       for (const reader of [w.as['project-admin'], w.as.auditor, w.admin]) {
@@ -148,12 +149,17 @@ for (const backend of BACKENDS) {
       assert.equal(await s.bindingExpiry.sweep(), 0);
       let recorded = (await expiredEvents()).slice(start);
       assert.deepEqual(recorded.map((e) => e.resource).sort(), [`binding:${ids[0]}`, `binding:${ids[1]}`].sort());
+      // Each expiry announced once, naming the project and whose access ended (order: sweeper race).
+      const byPrincipal = (x: { principalId?: string }, y: { principalId?: string }) => ((x.principalId ?? '') < (y.principalId ?? '') ? -1 : 1);
       assert.deepEqual(
-        events.slice(before0).filter((e) => e.type === 'bindings.changed'),
+        events
+          .slice(before0)
+          .filter((e) => e.type === 'bindings.changed')
+          .sort(byPrincipal),
         [
-          { type: 'bindings.changed', scope: fraudId },
-          { type: 'bindings.changed', scope: fraudId },
-        ],
+          { type: 'bindings.changed', scope: fraudId, principalId: a.id },
+          { type: 'bindings.changed', scope: fraudId, principalId: b.id },
+        ].sort(byPrincipal),
       );
       // The third is still active, then expires in its turn.
       assert.equal((await list()).find((x) => x.id === ids[2])?.status, 'active');
@@ -214,7 +220,7 @@ for (const backend of BACKENDS) {
       assert.equal((await u.client.get('/v1/projects/fraud/models')).status, 200);
       const before0 = events.length;
       assert.equal((await w.as['project-admin'].del(`/v1/projects/fraud/bindings/${b.id}`)).status, 204);
-      assert.deepEqual(events.slice(before0), [{ type: 'bindings.changed', scope: fraudId }]);
+      assert.deepEqual(events.slice(before0), [{ type: 'bindings.changed', scope: fraudId, principalId: u.id }]);
       assert.equal((await u.client.get('/v1/projects/fraud/models')).status, 404);
       const del = (await w.server.services.audit.query({ action: 'binding.delete', limit: 1000 })).filter((e) => e.resource === `binding:fraud/${b.id}`);
       assert.equal(del.length, 1);

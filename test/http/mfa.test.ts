@@ -128,7 +128,7 @@ for (const backend of BACKENDS) {
     });
 
     test('removing the authenticator needs a fresh second factor, then login is password-only again', async () => {
-      const c = w.as['release-manager'];
+      const c = await w.passwordOnly('release-manager');
       const { secret } = await enrollTotp(c, clock.now());
       // The enrolling session never used the factor: removal wants a step-up.
       const r1 = await c.del('/v1/me/mfa/totp');

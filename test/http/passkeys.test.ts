@@ -128,7 +128,7 @@ for (const backend of BACKENDS) {
     });
 
     test('step-up with a passkey records MFA in the session and rotates its id', async () => {
-      const c = await w.client('release-manager');
+      const c = await w.passwordOnly('release-manager');
       const { credential } = await enrollPasskey(c, auth, 'key');
       const before = await json<{ session: { id: string; amr: string[] } }>(await c.get('/v1/me'));
       assert.deepEqual(before.session.amr, ['pwd']);
@@ -191,7 +191,7 @@ for (const backend of BACKENDS) {
     });
 
     test('removing a passkey needs a fresh MFA, and only the owner can remove it', async () => {
-      const c = await w.client('project-admin');
+      const c = await w.passwordOnly('project-admin');
       const { res, credential } = await enrollPasskey(c, auth, 'old key');
       const pk = await json<Passkey>(res);
 

@@ -167,12 +167,13 @@ for (const backend of BACKENDS) {
 
     test("another user's credential cannot be used for step-up", async () => {
       const before = alice.cookie;
+      const amrBefore = (await json<{ session: { amr: string[] } }>(await alice.get('/v1/me'))).session.amr;
       const options = await json<{ challenge: string }>(await alice.post('/v1/auth/step-up/passkey/options', {}));
       await refused(await alice.post('/v1/auth/step-up/passkey', { response: auth.get(options, bobKey) }), /another user/);
-      // Nothing changed: alice's session is still the same one, without MFA.
+      // Nothing changed: alice's session is still the same one, with the same amr.
       assert.equal(alice.cookie, before);
       const me = await json<{ session: { amr: string[] } }>(await alice.get('/v1/me'));
-      assert.deepEqual(me.session.amr, ['pwd']);
+      assert.deepEqual(me.session.amr, amrBefore);
       // Control: her own passkey works.
       const fresh = await json<{ challenge: string }>(await alice.post('/v1/auth/step-up/passkey/options', {}));
       const ok = await alice.post('/v1/auth/step-up/passkey', { response: auth.get(fresh, aliceKey) });

@@ -106,7 +106,7 @@ for (const backend of BACKENDS) {
     test('privileged scopes need MFA within 15 minutes: 428 without, 428 when stale, approved when fresh', async () => {
       for (const scope of ['read release', 'admin']) {
         const d = await attackerStart(scope);
-        const plain = await w.client('release-manager');
+        const plain = await w.passwordOnly('release-manager');
         const r = await plain.post('/v1/auth/device/approve', { userCode: d.user_code });
         assert.equal(r.status, 428, `${scope}: session without MFA`);
         assert.equal((await json<{ error: { code: string } }>(r)).error.code, 'mfa_required');

@@ -53,17 +53,17 @@ for (const backend of BACKENDS) {
       assert.equal((await write(token)).status, status, `${what}: write`);
     };
 
-    test('(a) revokeAllOfUser (logout-all path): access tokens and API keys refused at the next request; a new login works', async () => {
+    test('(a) POST /v1/auth/logout-all: access tokens and API keys refused at the next request; a new login works', async () => {
       const m = await newMember();
       const t = await deviceLogin(w.server.url, m.c, 'read write');
       const k = await apiKey(m.c);
       await warm(t.access_token);
       await warm(k.token);
       clock.advance(1);
-      const tokens = w.server.services.tokens;
-      const db = w.server.services.db.kysely;
-      const { publish } = await db.transaction().execute((tx) => tokens.revokeAllOfUser(tx, m.id, clock.now(), 'logout-all'));
-      publish();
+      // "Sign out everywhere" from a console session of the same user.
+      const other = await w.client(m.name);
+      const out = await other.post('/v1/auth/logout-all');
+      assert.equal(out.status, 200, await out.clone().text());
       await expectStatus(t.access_token, 401, 'access token after logout-all');
       await expectStatus(k.token, 401, 'API key after logout-all');
       // The refresh token is dead too.

@@ -28,11 +28,19 @@ export class ApiKeys {
   readonly #tokens: TokenService;
   readonly #audit: AuditLog;
   readonly #maxDays: number;
+  readonly #requireFreshMfa: (ctx: RequestContext) => void;
   readonly #projectOf: (ctx: RequestContext, name: unknown, work: Work) => Promise<ProjectsTable>;
   /** Verified key rows by token hash; revocation is checked apart on every use. */
   readonly #cache = new Map<string, { row: ApiKeysTable; until: number }>();
 
-  constructor(deps: { tokens: TokenService; maxDays: number; projectOf: (ctx: RequestContext, name: unknown, work: Work) => Promise<ProjectsTable> }) {
+  constructor(deps: {
+    tokens: TokenService;
+    maxDays: number;
+    projectOf: (ctx: RequestContext, name: unknown, work: Work) => Promise<ProjectsTable>;
+    /** Throws 428 unless the caller passed a second factor within the fresh window (issue #3: step-up for key creation). */
+    requireFreshMfa: (ctx: RequestContext) => void;
+  }) {
+    this.#requireFreshMfa = deps.requireFreshMfa;
     this.#tokens = deps.tokens;
     this.#audit = deps.tokens.audit;
     this.#maxDays = deps.maxDays;
@@ -49,6 +57,14 @@ export class ApiKeys {
     const p = this.#owner(ctx);
     // A key never mints keys: that would make revoking one key pointless.
     if (p.authMethod === 'api-key') throw new ModelkeepError('forbidden', 'an API key cannot create API keys');
+    // A long-lived credential is minted only right after a second factor: a stolen session
+    // (or a token approved long ago) cannot turn itself into a key that outlives it.
+    try {
+      this.#requireFreshMfa(ctx);
+    } catch (err) {
+      await this.#audit.record(ctx, { action: 'api_key.create', outcome: 'deny', resource: `user:${p.username}`, reason: 'needs a second factor within the fresh window' });
+      throw err;
+    }
     if (typeof input.name !== 'string' || !NAME.test(input.name)) throw invalidInput('name must be 1-64 letters, digits, spaces, . _ -');
     if (!Array.isArray(input.scopes) || input.scopes.length === 0 || !input.scopes.every((s) => typeof s === 'string' && (SCOPES as readonly string[]).includes(s))) {
       throw invalidInput(`scopes must be a non-empty list of ${SCOPES.join(', ')}`);
