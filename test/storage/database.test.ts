@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { AuditLog, inTransaction } from '../../src/audit/index.ts';
+import { AuditLog, eventLeafHash, inTransaction, merkle, readNode, toEvent } from '../../src/audit/index.ts';
 import type { RequestContext } from '../../src/core/index.ts';
 import { isModelkeepError, newId } from '../../src/core/index.ts';
 import type { Database } from '../../src/storage/index.ts';
@@ -92,6 +92,22 @@ async function assertGapFree(db: Db, n: number, returned: number[]): Promise<voi
   );
   const head = await db.kysely.selectFrom('audit_head').select('next_seq').where('id', '=', 1).executeTakeFirstOrThrow();
   assert.equal(head.next_seq, n + 1);
+  // Every writer hashed with the siblings the writers before it stored: the stored tree
+  // (leaves and inner nodes) is the tree of the events, at every size.
+  const events = (await db.kysely.selectFrom('audit_events').selectAll().orderBy('seq').execute()).map(toEvent);
+  const leaves = events.map(eventLeafHash);
+  for (let size = 1; size <= n; size++) {
+    const stored = await merkle.rangeHash(0, size, (level, index) => readNode(db.kysely, level, index));
+    assert.ok(stored.equals(merkle.rootFromLeafHashes(leaves.slice(0, size))), `stored root of size ${size}`);
+  }
+  const nodes = await db.kysely.selectFrom('audit_nodes').select((eb) => eb.fn.countAll().as('c')).executeTakeFirstOrThrow();
+  assert.equal(Number(nodes.c), 2 * n - bitCount(n), 'one node per completed perfect subtree');
+}
+
+function bitCount(n: number): number {
+  let c = 0;
+  for (let x = n; x > 0; x = Math.floor(x / 2)) c += x % 2;
+  return c;
 }
 
 for (const backend of BACKENDS) {
