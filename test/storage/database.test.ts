@@ -251,6 +251,38 @@ for (const backend of BACKENDS) {
         await assertGapFree(db, 60, seqs);
       });
 
+      test('an append that waited for the counter row hashes with the sibling its predecessor wrote meanwhile', async () => {
+        // The append reads the counter and the left siblings in one statement. When it has
+        // to wait for the counter row, that statement's snapshot predates the writer it
+        // waited for: the sibling that writer stored (leaf 0 for seq 2) is re-read.
+        const { store, db } = await open();
+        const other = await store.open();
+        cleanups.push(() => other.close());
+        const second: { seq?: Promise<number> } = {};
+        await db.kysely.transaction().execute(async (tx) => {
+          assert.equal(await new AuditLog(db.kysely).append(tx, ctx(), { action: 'test.first', outcome: 'success' }), 1);
+          second.seq = new AuditLog(other.kysely).record(ctx(), { action: 'test.second', outcome: 'success' });
+          let settled = false;
+          second.seq.then(
+            () => {
+              settled = true;
+            },
+            () => {
+              settled = true;
+            },
+          );
+          // Commit only once the second writer is blocked on the counter row (or has failed).
+          for (;;) {
+            const r = await sql<{ n: number }>`select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+              where not l.granted and a.datname = current_database()`.execute(other.kysely);
+            if ((r.rows[0]?.n ?? 0) > 0 || settled) break;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        });
+        assert.equal(await second.seq, 2);
+        await assertGapFree(db, 2, [1, 2]);
+      });
+
       test('idle connections terminated by the server do not crash the process; the next query reconnects', async () => {
         const { store, db } = await open();
         const audit = new AuditLog(db.kysely);
