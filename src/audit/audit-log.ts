@@ -238,20 +238,8 @@ function eventParameters(row: AuditEventsTable): unknown[] {
 
 const placeholders = (from: number, count: number) => Array.from({ length: count }, (_, i) => `$${from + i}`).join(', ');
 
-// PostgreSQL: two statements (two round trips) per append besides the transaction's own.
-//  1. Bumps the counter and reads the left siblings. The counter row's lock serialises
-//     writers across connections and processes, so seq numbers are gap-free in commit
-//     order. Reading the siblings in the same statement is safe when it waited for that
-//     lock: the statement's snapshot then predates the writer it waited for, and a sibling
-//     written by that writer comes back NULL, and is re-read below, in a new statement,
-//     whose snapshot sees everything committed before the lock was granted.
-//     Each sibling is one primary-key lookup (a correlated subquery, so both key columns
-//     are bound); levels are those below the number of trailing zero bits of seq.
-//  2. Inserts the event and its nodes.
-const PG_HEAD_AND_SIBLINGS = `WITH h AS (UPDATE audit_head SET next_seq = next_seq + 1 WHERE id = 1 RETURNING next_seq - 1 AS seq)
-SELECT h.seq, g.l AS level, (SELECT n.hash FROM audit_nodes n WHERE n.level = g.l AND n.idx = ((h.seq - 1) >> g.l) - 1) AS hash
-FROM h LEFT JOIN generate_series(0, 52) AS g(l) ON h.seq % (2::bigint << g.l) = 0`;
-
+// PostgreSQL: the counter, the siblings (one statement, only for even seq), and one
+// statement that inserts the event and its nodes together (a data-modifying CTE).
 const pgInsertSql = new Map<number, string>();
 function pgInsert(nodes: number): string {
   let q = pgInsertSql.get(nodes);
@@ -265,27 +253,21 @@ function pgInsert(nodes: number): string {
 }
 
 async function appendPostgres(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
-  const { rows } = await tx.executeQuery<{ seq: number; level: number | null; hash: string | null }>(CompiledQuery.raw(PG_HEAD_AND_SIBLINGS, []));
-  const seq = rows[0]?.seq;
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new Error('the audit_head row is missing');
-  const needed = siblingsOf(seq);
-  const found = new Map<number, string | null>();
-  for (const r of rows) if (r.level !== null) found.set(Number(r.level), r.hash);
-  const siblings: Buffer[] = [];
-  for (const { level, index } of needed) {
-    const hex = found.get(level);
-    // Only NULL when this statement waited for the counter (see above): read it afresh.
-    siblings.push(hex ? hashOf(level, index, hex) : hashOf(level, index, (await readNode(tx, level, index)).toString('hex')));
-  }
+  const seq = await nextSeq(tx);
+  const siblings = await readSiblings(tx, seq);
   const row = eventRow(seq, ctx, input);
   const values = newNodes(seq, eventLeafHash(toEvent(row)), siblings);
   await tx.executeQuery(CompiledQuery.raw(pgInsert(values.length / 3), [...eventParameters(row), ...values]));
   return seq;
 }
 
-// SQLite: one writer at a time (the database lock), statements run in-process; the counter
-// row still orders seq numbers. Siblings are read with one statement, nodes inserted with one.
-async function appendSqlite(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
+/**
+ * Takes the next sequence number. The counter row serialises writers (its row lock on
+ * PostgreSQL, across connections and processes; the database lock on SQLite): seq numbers
+ * are gap-free in commit order, and every earlier event and its nodes are committed
+ * before the next writer gets past this statement.
+ */
+async function nextSeq(tx: Executor): Promise<number> {
   const headQuery = compiledOnce(
     tx,
     'head',
@@ -300,25 +282,38 @@ async function appendSqlite(tx: Executor, ctx: RequestContext, input: AuditInput
   );
   const head = (await tx.executeQuery(headQuery)).rows[0];
   if (!head) throw new Error('the audit_head row is missing');
-  const seq = Number(head.next_seq) - 1;
+  return Number(head.next_seq) - 1;
+}
+
+/**
+ * The stored left siblings an append at `seq` hashes with, level 0 first, in one
+ * statement (none for odd seq). Run after nextSeq, in a statement of its own: on
+ * PostgreSQL (read committed) its snapshot then sees what the writer before committed.
+ */
+async function readSiblings(tx: Executor, seq: number): Promise<Buffer[]> {
   const needed = siblingsOf(seq);
-  const siblings: Buffer[] = [];
-  if (needed.length > 0) {
-    const q = compiledOnce(
-      tx,
-      `siblings:${needed.length}`,
-      () =>
-        tx
-          .selectFrom('audit_nodes')
-          .select(['level', 'hash'])
-          .where((eb) => eb.or(needed.map((n) => eb.and([eb('level', '=', n.level), eb('idx', '=', n.index)]))))
-          .compile(),
-      needed.flatMap((n) => [n.level, n.index]),
-    );
-    const found = new Map<number, string>();
-    for (const r of (await tx.executeQuery(q)).rows) found.set(Number(r.level), r.hash);
-    for (const { level, index } of needed) siblings.push(hashOf(level, index, found.get(level)));
-  }
+  if (needed.length === 0) return [];
+  const q = compiledOnce(
+    tx,
+    `siblings:${needed.length}`,
+    () =>
+      tx
+        .selectFrom('audit_nodes')
+        .select(['level', 'hash'])
+        .where((eb) => eb.or(needed.map((n) => eb.and([eb('level', '=', n.level), eb('idx', '=', n.index)]))))
+        .compile(),
+    needed.flatMap((n) => [n.level, n.index]),
+  );
+  const found = new Map<number, string>();
+  for (const r of (await tx.executeQuery(q)).rows) found.set(Number(r.level), r.hash);
+  return needed.map(({ level, index }) => hashOf(level, index, found.get(level)));
+}
+
+// SQLite: the counter, the siblings (one statement, only for even seq), the event, and
+// one insert of all the new nodes.
+async function appendSqlite(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
+  const seq = await nextSeq(tx);
+  const siblings = await readSiblings(tx, seq);
   const row = eventRow(seq, ctx, input);
   // Parameters in the column order of `row`, which is built the same way every time.
   await tx.executeQuery(compiledOnce(tx, 'event', () => tx.insertInto('audit_events').values(row).compile(), Object.values(row)));

@@ -252,9 +252,9 @@ for (const backend of BACKENDS) {
       });
 
       test('an append that waited for the counter row hashes with the sibling its predecessor wrote meanwhile', async () => {
-        // The append reads the counter and the left siblings in one statement. When it has
-        // to wait for the counter row, that statement's snapshot predates the writer it
-        // waited for: the sibling that writer stored (leaf 0 for seq 2) is re-read.
+        // Seq 2 hashes with leaf 0, stored by the writer of seq 1. The second writer is
+        // blocked on the counter row until the first commits, and must then see its leaf
+        // (a sibling read from a snapshot taken before the wait would not).
         const { store, db } = await open();
         const other = await store.open();
         cleanups.push(() => other.close());
