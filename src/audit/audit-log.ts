@@ -2,12 +2,11 @@
 // written in the same transaction as the change it records. If the write fails, the
 // transaction fails and the change does not happen (fail closed). The Merkle log,
 // signed tree heads and proofs build on this table.
-import type { CompiledQuery, Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, PostgresAdapter, type Transaction } from 'kysely';
 import type { RequestContext } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
 import type { AuditEventsTable, Database } from '../storage/index.ts';
-import { eventLeafData } from './canonical.ts';
-import { completedNodes, leafHash } from './merkle.ts';
+import { digest, eventLeafHash } from './canonical.ts';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -81,39 +80,7 @@ export class AuditLog {
   /** Appends one event using `tx`: it commits or rolls back with the caller's change. */
   async append(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
     try {
-      // The counter row serialises writers: gap-free sequence numbers in commit order.
-      const headQuery = compiledOnce(
-        tx,
-        'head',
-        () =>
-          tx
-            .updateTable('audit_head')
-            .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
-            .where('id', '=', 1)
-            .returning('next_seq')
-            .compile(),
-        [1, 1],
-      );
-      const head = (await tx.executeQuery(headQuery)).rows[0];
-      if (!head) throw new Error('the audit_head row is missing');
-      const seq = Number(head.next_seq) - 1;
-      const row = eventRow(seq, ctx, input);
-      // Parameters in the column order of `row`, which is built the same way every time.
-      await tx.executeQuery(compiledOnce(tx, 'event', () => tx.insertInto('audit_events').values(row).compile(), Object.values(row)));
-      // The event becomes leaf seq-1 of the Merkle tree in the same transaction: the
-      // perfect subtrees it completes are stored, so roots and proofs are O(log n) reads.
-      const leaf = leafHash(eventLeafData(toEvent(row)));
-      const nodes = await completedNodes(seq - 1, leaf, (level, index) => readNode(tx, level, index));
-      const values = [{ level: 0, idx: seq - 1, hash: leaf.toString('hex') }, ...nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') }))];
-      await tx.executeQuery(
-        compiledOnce(
-          tx,
-          `nodes:${values.length}`,
-          () => tx.insertInto('audit_nodes').values(values).compile(),
-          values.flatMap((v) => [v.level, v.idx, v.hash]),
-        ),
-      );
-      return seq;
+      return tx.getExecutor().adapter instanceof PostgresAdapter ? await appendPostgres(tx, ctx, input) : await appendSqlite(tx, ctx, input);
     } catch (err) {
       throw new ModelkeepError('unavailable', 'the audit log could not be written; the action was not performed', { cause: err });
     }
@@ -190,4 +157,177 @@ export async function readNode(ex: Executor, level: number, index: number): Prom
   const r = (await ex.executeQuery(q)).rows[0];
   if (!r) throw new Error(`audit tree node ${level}/${index} is missing`);
   return Buffer.from(r.hash, 'hex');
+}
+
+// ---------------------------------------------------------------------------------------
+// Appending. The event becomes leaf seq-1 of the Merkle tree in its own transaction: the
+// perfect subtrees it completes are stored with it (migration 0002), so roots and proofs
+// are O(log n) reads. Leaf index i completes one node per trailing 1-bit of i, i.e. per
+// trailing 0-bit of seq = i+1: at level L (0 <= L < trailingZeros(seq)) it pairs with the
+// stored left sibling (L, ((seq-1) >> L) - 1).
+
+/** The number of trailing zero bits of a positive safe integer. */
+function trailingZeros(n: number): number {
+  let z = 0;
+  let x = n;
+  while (x > 0 && x % 2 === 0) {
+    x /= 2;
+    z++;
+  }
+  return z;
+}
+
+/** The left siblings an append at `seq` hashes with, level 0 first. */
+function siblingsOf(seq: number): { level: number; index: number }[] {
+  const out: { level: number; index: number }[] = [];
+  let i = seq - 1;
+  for (let level = 0, n = trailingZeros(seq); level < n; level++) {
+    out.push({ level, index: i - 1 });
+    i = (i - 1) / 2;
+  }
+  return out;
+}
+
+/** Rows for audit_nodes: the leaf, then the nodes it completes, given the siblings' hashes (level order). */
+function newNodes(seq: number, leaf: Buffer, siblings: readonly Buffer[]): (number | string)[] {
+  const values: (number | string)[] = [0, seq - 1, leaf.toString('hex')];
+  let hash = leaf;
+  let i = seq - 1;
+  for (let level = 0; level < siblings.length; level++) {
+    hash = nodeHashOf(siblings[level]!, hash);
+    i = (i - 1) / 2;
+    values.push(level + 1, i, hash.toString('hex'));
+  }
+  return values;
+}
+
+const NODE_PREFIX = Buffer.from([0x01]);
+
+/** merkle.nodeHash, with the one-shot hash (the append's hot path). */
+function nodeHashOf(left: Buffer, right: Buffer): Buffer {
+  return Buffer.from(digest(Buffer.concat([NODE_PREFIX, left, right], 65)), 'latin1');
+}
+
+function hashOf(level: number, index: number, hex: unknown): Buffer {
+  const h = typeof hex === 'string' && /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex') : null;
+  if (!h) throw new Error(`audit tree node ${level}/${index} is ${hex === null || hex === undefined ? 'missing' : 'malformed'}`);
+  return h;
+}
+
+const EVENT_COLUMNS = [
+  'seq',
+  'time',
+  'actor_id',
+  'actor',
+  'session_id',
+  'ip',
+  'user_agent',
+  'action',
+  'resource',
+  'project_id',
+  'outcome',
+  'reason',
+  'policy_version',
+  'request_id',
+  'details',
+] as const satisfies readonly (keyof AuditEventsTable)[];
+
+function eventParameters(row: AuditEventsTable): unknown[] {
+  return EVENT_COLUMNS.map((c) => row[c]);
+}
+
+const placeholders = (from: number, count: number) => Array.from({ length: count }, (_, i) => `$${from + i}`).join(', ');
+
+// PostgreSQL: the counter, the siblings (one statement, only for even seq), and one
+// statement that inserts the event and its nodes together (a data-modifying CTE).
+const pgInsertSql = new Map<number, string>();
+function pgInsert(nodes: number): string {
+  let q = pgInsertSql.get(nodes);
+  if (!q) {
+    const ev = `INSERT INTO audit_events (${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${placeholders(1, EVENT_COLUMNS.length)})`;
+    const rows = Array.from({ length: nodes }, (_, i) => `(${placeholders(EVENT_COLUMNS.length + 1 + 3 * i, 3)})`).join(', ');
+    q = `WITH e AS (${ev}) INSERT INTO audit_nodes ("level", "idx", "hash") VALUES ${rows}`;
+    pgInsertSql.set(nodes, q);
+  }
+  return q;
+}
+
+async function appendPostgres(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
+  const seq = await nextSeq(tx);
+  const siblings = await readSiblings(tx, seq);
+  const row = eventRow(seq, ctx, input);
+  const values = newNodes(seq, eventLeafHash(toEvent(row)), siblings);
+  await tx.executeQuery(CompiledQuery.raw(pgInsert(values.length / 3), [...eventParameters(row), ...values]));
+  return seq;
+}
+
+/**
+ * Takes the next sequence number. The counter row serialises writers (its row lock on
+ * PostgreSQL, across connections and processes; the database lock on SQLite): seq numbers
+ * are gap-free in commit order, and every earlier event and its nodes are committed
+ * before the next writer gets past this statement.
+ */
+async function nextSeq(tx: Executor): Promise<number> {
+  const headQuery = compiledOnce(
+    tx,
+    'head',
+    () =>
+      tx
+        .updateTable('audit_head')
+        .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
+        .where('id', '=', 1)
+        .returning('next_seq')
+        .compile(),
+    [1, 1],
+  );
+  const head = (await tx.executeQuery(headQuery)).rows[0];
+  if (!head) throw new Error('the audit_head row is missing');
+  return Number(head.next_seq) - 1;
+}
+
+/**
+ * The stored left siblings an append at `seq` hashes with, level 0 first, in one
+ * statement (none for odd seq). Run after nextSeq, in a statement of its own: on
+ * PostgreSQL (read committed) its snapshot then sees what the writer before committed.
+ */
+async function readSiblings(tx: Executor, seq: number): Promise<Buffer[]> {
+  const needed = siblingsOf(seq);
+  if (needed.length === 0) return [];
+  const q = compiledOnce(
+    tx,
+    `siblings:${needed.length}`,
+    () =>
+      tx
+        .selectFrom('audit_nodes')
+        .select(['level', 'hash'])
+        .where((eb) => eb.or(needed.map((n) => eb.and([eb('level', '=', n.level), eb('idx', '=', n.index)]))))
+        .compile(),
+    needed.flatMap((n) => [n.level, n.index]),
+  );
+  const found = new Map<number, string>();
+  for (const r of (await tx.executeQuery(q)).rows) found.set(Number(r.level), r.hash);
+  return needed.map(({ level, index }) => hashOf(level, index, found.get(level)));
+}
+
+// SQLite: the counter, the siblings (one statement, only for even seq), the event, and
+// one insert of all the new nodes.
+async function appendSqlite(tx: Executor, ctx: RequestContext, input: AuditInput): Promise<number> {
+  const seq = await nextSeq(tx);
+  const siblings = await readSiblings(tx, seq);
+  const row = eventRow(seq, ctx, input);
+  // Parameters in the column order of `row`, which is built the same way every time.
+  await tx.executeQuery(compiledOnce(tx, 'event', () => tx.insertInto('audit_events').values(row).compile(), Object.values(row)));
+  const values = newNodes(seq, eventLeafHash(toEvent(row)), siblings);
+  const nodesQuery = compiledOnce(
+    tx,
+    `nodes:${values.length / 3}`,
+    () => {
+      const nodes: { level: number; idx: number; hash: string }[] = [];
+      for (let i = 0; i < values.length; i += 3) nodes.push({ level: values[i] as number, idx: values[i + 1] as number, hash: values[i + 2] as string });
+      return tx.insertInto('audit_nodes').values(nodes).compile();
+    },
+    values,
+  );
+  await tx.executeQuery(nodesQuery);
+  return seq;
 }

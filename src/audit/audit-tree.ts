@@ -5,8 +5,8 @@ import type { Clock } from '../core/index.ts';
 import type { Database } from '../storage/index.ts';
 import type { AlertStore } from './alert-store.ts';
 import { type Executor, readNode, toEvent } from './audit-log.ts';
-import { eventLeafData } from './canonical.ts';
-import { consistencyProof, EMPTY_ROOT, inclusionProof, leafHash, rangeHash } from './merkle.ts';
+import { eventLeafHash } from './canonical.ts';
+import { consistencyProof, EMPTY_ROOT, inclusionProof, rangeHash } from './merkle.ts';
 import type { SigningKey } from './signing-key.ts';
 import { signTreeHead, type TreeHead } from './tree-head.ts';
 import { type Witness, WitnessDisagreement } from './witness.ts';
@@ -158,7 +158,7 @@ export class AuditTree {
       const leaf = leaves[seq - from - 1];
       if (!row || Number(row.seq) !== seq) return { seq, message: `event ${seq} is missing` };
       if (!leaf || Number(leaf.idx) !== seq - 1) return { seq, message: `the leaf of event ${seq} is missing` };
-      if (leafHash(eventLeafData(toEvent(row))).toString('hex') !== leaf.hash) return { seq, message: `event ${seq} no longer matches its leaf hash` };
+      if (eventLeafHash(toEvent(row)).toString('hex') !== leaf.hash) return { seq, message: `event ${seq} no longer matches its leaf hash` };
     }
     return null;
   }

@@ -1,5 +1,6 @@
 // The exact bytes of an audit event that become a Merkle leaf: RFC 8785 (JCS) canonical
 // JSON of every stored field, so anyone holding the rows can recompute the tree.
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { AuditEvent } from './audit-log.ts';
 
@@ -157,3 +158,31 @@ export function leafText(e: AuditEvent): string {
   return `${s.slice(0, i)},"details":${details},"ip":${s.slice(i + DETAILS_MARK.length)}`;
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Fast leaf hashing. Byte-for-byte the same as leafHash(eventLeafData(e)) (a test checks it
+// on random events), without building an object for canonicalize to sort on every event.
+
+const HAS_ONE_SHOT = (() => {
+  try {
+    return Buffer.isBuffer(oneShotHash('sha256', '', 'buffer'));
+  } catch {
+    return false;
+  }
+})();
+
+/** SHA-256 as a 32-char latin1 string: a Buffer result costs Node ~1 µs more per hash. */
+export function digest(data: string | Buffer): string {
+  return HAS_ONE_SHOT ? oneShotHash('sha256', data, 'binary') : createHash('sha256').update(data).digest('binary');
+}
+
+/** The RFC 6962 leaf hash of an event as a latin1 string: SHA-256(0x00 || canonical JSON). */
+export function leafDigest(e: AuditEvent): string {
+  // "\u0000" is the single byte 0x00 in UTF-8: the leaf prefix.
+  return digest(`\u0000${leafText(e)}`);
+}
+
+/** RFC 6962 leaf hash of an event: SHA-256(0x00 || canonical JSON). */
+export function eventLeafHash(e: AuditEvent): Buffer {
+  return Buffer.from(leafDigest(e), 'latin1');
+}

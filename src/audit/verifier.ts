@@ -8,13 +8,15 @@
 // which event of a failing interval changed. Witness heads (copies kept outside the
 // database) catch what signed heads in the database cannot: a rollback to an older copy,
 // or a rewritten history re-signed with the same key (a fork).
-import { createHash, type KeyObject, hash as oneShotHash } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { AuditEventsTable, Database } from '../storage/index.ts';
 import { type AuditEvent, toEvent } from './audit-log.ts';
-import { leafText } from './canonical.ts';
+import { digest, eventLeafHash, leafDigest } from './canonical.ts';
 import { EMPTY_ROOT, HASH_BYTES } from './merkle.ts';
 import { signTreeHead, type TreeHead, verifyTreeHead } from './tree-head.ts';
+
+export { eventLeafHash };
 
 export const FAILURE_KINDS = [
   'modified',
@@ -92,31 +94,7 @@ export type VerifyResult =
   | (VerifySummary & { ok: false; firstBadSeq: number; kind: VerifyFailureKind; message: string; failures: VerifyFailure[] });
 
 // ---------------------------------------------------------------------------------------
-// Fast leaf hashing. Byte-for-byte the same as leafHash(eventLeafData(e)) (a test checks it
-// on random events), without building an object for canonicalize to sort on every event.
-
-const HAS_ONE_SHOT = (() => {
-  try {
-    return Buffer.isBuffer(oneShotHash('sha256', '', 'buffer'));
-  } catch {
-    return false;
-  }
-})();
-
-/** RFC 6962 leaf hash of an event: SHA-256(0x00 || canonical JSON). */
-export function eventLeafHash(e: AuditEvent): Buffer {
-  return Buffer.from(leafDigest(e), 'latin1');
-}
-
-// Digests as 32-char latin1 strings: a Buffer result costs Node ~1 µs more per hash.
-function digest(data: string | Buffer): string {
-  return HAS_ONE_SHOT ? oneShotHash('sha256', data, 'binary') : createHash('sha256').update(data).digest('binary');
-}
-
-function leafDigest(e: AuditEvent): string {
-  // "\u0000" is the single byte 0x00 in UTF-8: the leaf prefix.
-  return digest(`\u0000${leafText(e)}`);
-}
+// Hashing on 32-char latin1 digest strings (see digest() in canonical.ts).
 
 const NODE_INPUT = Buffer.alloc(1 + 2 * HASH_BYTES);
 NODE_INPUT[0] = 0x01;

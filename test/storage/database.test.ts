@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { AuditLog, inTransaction } from '../../src/audit/index.ts';
+import { AuditLog, eventLeafHash, inTransaction, merkle, readNode, toEvent } from '../../src/audit/index.ts';
 import type { RequestContext } from '../../src/core/index.ts';
 import { isModelkeepError, newId } from '../../src/core/index.ts';
 import type { Database } from '../../src/storage/index.ts';
@@ -103,6 +103,22 @@ async function assertGapFree(db: Db, n: number, returned: number[]): Promise<voi
   );
   const head = await db.kysely.selectFrom('audit_head').select('next_seq').where('id', '=', 1).executeTakeFirstOrThrow();
   assert.equal(head.next_seq, n + 1);
+  // Every writer hashed with the siblings the writers before it stored: the stored tree
+  // (leaves and inner nodes) is the tree of the events, at every size.
+  const events = (await db.kysely.selectFrom('audit_events').selectAll().orderBy('seq').execute()).map(toEvent);
+  const leaves = events.map(eventLeafHash);
+  for (let size = 1; size <= n; size++) {
+    const stored = await merkle.rangeHash(0, size, (level, index) => readNode(db.kysely, level, index));
+    assert.ok(stored.equals(merkle.rootFromLeafHashes(leaves.slice(0, size))), `stored root of size ${size}`);
+  }
+  const nodes = await db.kysely.selectFrom('audit_nodes').select((eb) => eb.fn.countAll().as('c')).executeTakeFirstOrThrow();
+  assert.equal(Number(nodes.c), 2 * n - bitCount(n), 'one node per completed perfect subtree');
+}
+
+function bitCount(n: number): number {
+  let c = 0;
+  for (let x = n; x > 0; x = Math.floor(x / 2)) c += x % 2;
+  return c;
 }
 
 for (const backend of BACKENDS) {
@@ -244,6 +260,38 @@ for (const backend of BACKENDS) {
           Array.from({ length: 60 }, (_, i) => logs[i % 2]!.record(ctx(), { action: 'test.two-handles', outcome: 'success', details: { handle: i % 2 } })),
         );
         await assertGapFree(db, 60, seqs);
+      });
+
+      test('an append that waited for the counter row hashes with the sibling its predecessor wrote meanwhile', async () => {
+        // Seq 2 hashes with leaf 0, stored by the writer of seq 1. The second writer is
+        // blocked on the counter row until the first commits, and must then see its leaf
+        // (a sibling read from a snapshot taken before the wait would not).
+        const { store, db } = await open();
+        const other = await store.open();
+        cleanups.push(() => other.close());
+        const second: { seq?: Promise<number> } = {};
+        await db.kysely.transaction().execute(async (tx) => {
+          assert.equal(await new AuditLog(db.kysely).append(tx, ctx(), { action: 'test.first', outcome: 'success' }), 1);
+          second.seq = new AuditLog(other.kysely).record(ctx(), { action: 'test.second', outcome: 'success' });
+          let settled = false;
+          second.seq.then(
+            () => {
+              settled = true;
+            },
+            () => {
+              settled = true;
+            },
+          );
+          // Commit only once the second writer is blocked on the counter row (or has failed).
+          for (;;) {
+            const r = await sql<{ n: number }>`select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+              where not l.granted and a.datname = current_database()`.execute(other.kysely);
+            if ((r.rows[0]?.n ?? 0) > 0 || settled) break;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        });
+        assert.equal(await second.seq, 2);
+        await assertGapFree(db, 2, [1, 2]);
       });
 
       test('idle connections terminated by the server do not crash the process; the next query reconnects', async () => {
