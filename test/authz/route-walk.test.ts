@@ -37,6 +37,28 @@ const AUTH_FREE: Record<string, string> = {
 const SESSION_SELF: Record<string, string> = {
   'GET /v1/me': "the caller's own account, session and roles",
   'POST /v1/auth/logout': "ends the caller's own session (audited as auth.logout)",
+  'POST /v1/auth/logout-all': "ends every session and token of the caller (audited as auth.logout_all)",
+  'GET /v1/auth/csrf': "the CSRF token of the caller's own console session",
+  'POST /v1/auth/step-up/totp': "a second factor for the caller's own session (audited as auth.step_up / auth.mfa_failure)",
+  'POST /v1/auth/step-up/passkey/options': "a challenge for the caller's own step-up",
+  'POST /v1/auth/step-up/passkey': "a second factor for the caller's own session (audited)",
+  'GET /v1/me/sessions': "the caller's own sessions",
+  'DELETE /v1/me/sessions/:id': "ends one of the caller's own sessions (another user's id is not found; audited)",
+  'GET /v1/me/mfa': "the caller's own second factors",
+  'POST /v1/me/mfa/totp': "starts enrolling the caller's own authenticator app (audited)",
+  'POST /v1/me/mfa/totp/confirm': "confirms the caller's own authenticator app (audited)",
+  'DELETE /v1/me/mfa/totp': "removes the caller's own authenticator app; needs a fresh second factor (audited)",
+  'POST /v1/me/mfa/recovery-codes': "replaces the caller's own recovery codes; needs a fresh second factor (audited)",
+  'POST /v1/me/passkeys/options': "a challenge to register a passkey on the caller's own account",
+  'POST /v1/me/passkeys': "registers a passkey on the caller's own account (audited)",
+  'GET /v1/me/passkeys': "the caller's own passkeys",
+  'DELETE /v1/me/passkeys/:id': "removes one of the caller's own passkeys; needs a fresh second factor (audited)",
+  'POST /v1/me/api-keys': "mints a key carrying at most the caller's own authority (scopes, project pin checked by the guard on use); needs a fresh second factor (audited)",
+  'GET /v1/me/api-keys': "the caller's own API keys (no secrets)",
+  'DELETE /v1/me/api-keys/:id': "revokes one of the caller's own keys (audited)",
+  'GET /v1/auth/device': 'what a pending device login asks for, for the signed-in approver (lookups audited)',
+  'POST /v1/auth/device/approve': "the caller approves a device login for their own account (console session, CSRF, fresh MFA for privileged scopes; audited)",
+  'POST /v1/auth/device/deny': 'the caller refuses a device login (audited)',
 };
 
 let n = 0;
@@ -77,6 +99,8 @@ for (const backend of BACKENDS) {
       switch (route) {
         case 'POST /v1/admin/users':
           return { path, body: { username: uniq('walk-new') } };
+        case 'POST /v1/admin/service-accounts':
+          return { path, body: { name: uniq('walk-sa'), project: 'fraud', roles: ['viewer'] } };
         case 'POST /v1/admin/users/:id/deactivate':
           return { path: path.replace(':id', (await throwaway()).id) };
         case 'POST /v1/projects':

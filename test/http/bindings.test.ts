@@ -7,7 +7,7 @@ import type { RequestContext } from '../../src/core/index.ts';
 import { ManualClock, newId } from '../../src/core/index.ts';
 import { BindingExpiry } from '../../src/registry/index.ts';
 import type { BusEvent } from '../../src/storage/index.ts';
-import { BACKENDS, type Client, expectOk, json, PASSWORD, type World, world } from '../helpers/server.ts';
+import { BACKENDS, type Client, expectOk, json, markMfa, PASSWORD, type World, world } from '../helpers/server.ts';
 
 interface BindingView {
   id: string;
@@ -34,7 +34,17 @@ for (const backend of BACKENDS) {
       const created = await json<{ id: string }>(await expectOk(await w.admin.post('/v1/admin/users', { username: name, password: PASSWORD })));
       return { name, id: created.id, client: await w.client(name) };
     };
-    const grant = async (by: Client, body: Record<string, unknown>, project = 'fraud') => by.post(`/v1/projects/${project}/bindings`, body);
+    /**
+     * Binding management needs a fresh second factor and these tests move the clock by hours:
+     * the granting admins pass one again right before each change (markMfa: the fixture's step-up).
+     */
+    const freshen = async () => {
+      for (const who of ['project-admin', 'admin', 'viewer', 'outsider']) await markMfa(w.server, who);
+    };
+    const grant = async (by: Client, body: Record<string, unknown>, project = 'fraud') => {
+      await freshen();
+      return by.post(`/v1/projects/${project}/bindings`, body);
+    };
     const list = async (by: Client = w.as['project-admin']): Promise<BindingView[]> => {
       const r = await by.get('/v1/projects/fraud/bindings');
       assert.equal(r.status, 200);
@@ -219,13 +229,13 @@ for (const backend of BACKENDS) {
       const b = await json<BindingView>(await expectOk(await grant(w.as['project-admin'], { principal: `user:${u.name}`, role: 'viewer' })));
       assert.equal((await u.client.get('/v1/projects/fraud/models')).status, 200);
       const before0 = events.length;
-      assert.equal((await w.as['project-admin'].del(`/v1/projects/fraud/bindings/${b.id}`)).status, 204);
+      assert.equal((await freshen(), await w.as['project-admin'].del(`/v1/projects/fraud/bindings/${b.id}`)).status, 204);
       assert.deepEqual(events.slice(before0), [{ type: 'bindings.changed', scope: fraudId, principalId: u.id }]);
       assert.equal((await u.client.get('/v1/projects/fraud/models')).status, 404);
       const del = (await w.server.services.audit.query({ action: 'binding.delete', limit: 1000 })).filter((e) => e.resource === `binding:fraud/${b.id}`);
       assert.equal(del.length, 1);
       assert.equal(del[0]?.details.principal, `user:${u.name}`);
-      assert.equal((await w.as['project-admin'].del(`/v1/projects/fraud/bindings/${b.id}`)).status, 404);
+      assert.equal((await freshen(), await w.as['project-admin'].del(`/v1/projects/fraud/bindings/${b.id}`)).status, 404);
     });
 
     test('invalid grants answer 422 and change nothing', async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BACKENDS, Client, json, ROLES, type World, world } from '../helpers/server.ts';
+import { BACKENDS, Client, json, markMfa, ROLES, type World, world } from '../helpers/server.ts';
 
 type Role = (typeof ROLES)[number];
 type Who = Role | 'outsider' | 'admin' | 'anonymous';
@@ -147,9 +147,9 @@ for (const backend of BACKENDS) {
       { route: 'GET /v1/me/passkeys', what: 'list own passkeys', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/passkeys' }) },
       {
         route: 'DELETE /v1/me/passkeys/:id',
-        what: 'remove a passkey (needs a fresh MFA: 428)',
+        what: 'remove a passkey (fresh MFA; an id that is not the caller’s: 404)',
         allow: EVERYONE_SIGNED_IN,
-        ok: 428,
+        ok: 404,
         scope: 'platform',
         prepare: async () => ({ path: '/v1/me/passkeys/pk_none' }),
       },
@@ -177,6 +177,22 @@ for (const backend of BACKENDS) {
         ok: 401,
         scope: 'platform',
         prepare: async () => ({ path: '/v1/auth/step-up/passkey', body: { response: { id: 'x' } } }),
+      },
+      {
+        route: 'POST /v1/auth/mfa/passkey/options',
+        what: 'passkey as second factor: options (a pending login that does not exist: 401)',
+        allow: WHO,
+        ok: 401,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/auth/mfa/passkey/options', body: { mfaToken: 'not-a-pending-login' } }),
+      },
+      {
+        route: 'POST /v1/auth/mfa/passkey',
+        what: 'passkey as second factor (a pending login that does not exist: 401)',
+        allow: WHO,
+        ok: 401,
+        scope: 'platform',
+        prepare: async () => ({ path: '/v1/auth/mfa/passkey', body: { mfaToken: 'not-a-pending-login', response: { id: 'x' } } }),
       },
       {
         route: 'POST /v1/auth/logout-all',
@@ -562,8 +578,13 @@ for (const backend of BACKENDS) {
           }
         }
         if (c.signInAgain) {
-          for (const role of [...ROLES, 'outsider'] as const) await w.as[role].login(role);
+          // Signed in again like the fixture: password, then a second factor in the session.
+          for (const role of [...ROLES, 'outsider'] as const) {
+            await w.as[role].login(role);
+            await markMfa(w.server, role);
+          }
           await w.admin.login('admin');
+          await markMfa(w.server, 'admin');
         }
         assert.deepEqual(problems, []);
       });

@@ -27,24 +27,26 @@ export class ServiceAccounts {
   }
 
   async create(ctx: RequestContext, input: { name?: unknown; project?: unknown; roles?: unknown; scopes?: unknown }): Promise<{ id: string; name: string; clientId: string; clientSecret: string; scopes: string[]; project: string }> {
-    const name = input.name;
-    if (typeof name !== 'string' || !NAME.test(name)) throw invalidInput("name must be 1-63 characters of lowercase letters, digits, '.', '_' and '-'");
-    const roles = input.roles;
-    if (!Array.isArray(roles) || roles.length === 0 || !roles.every((r) => typeof r === 'string' && (PROJECT_ROLES as readonly string[]).includes(r))) {
-      throw invalidInput(`roles must be a non-empty list of ${PROJECT_ROLES.join(', ')}`);
-    }
-    let scopes: string[] = [...DEFAULT_CLI_SCOPES];
-    if (input.scopes !== undefined) {
-      if (!Array.isArray(input.scopes) || input.scopes.length === 0 || !input.scopes.every((s) => typeof s === 'string' && (SCOPES as readonly string[]).includes(s))) {
-        throw invalidInput(`scopes must be a non-empty list of ${SCOPES.join(', ')}`);
-      }
-      scopes = SCOPES.filter((s) => (input.scopes as string[]).includes(s));
-    }
     const secret = `${CLIENT_SECRET_PREFIX}${newSecret(32)}`;
     const id = newId('sa');
     const clientId = `sa-${newSecret(12)}`;
     return inTransaction(this.#tokens.db, this.#audit, ctx, async (w) => {
-      await this.#guard.authorize(ctx, 'user:create', { type: 'service-account', path: name, projectId: null }, w);
+      // Decide first: a caller who may not create service accounts learns nothing from validation.
+      const label = typeof input.name === 'string' ? input.name.slice(0, 63) : '(invalid)';
+      await this.#guard.authorize(ctx, 'user:create', { type: 'service-account', path: label, projectId: null }, w);
+      const name = input.name;
+      if (typeof name !== 'string' || !NAME.test(name)) throw invalidInput("name must be 1-63 characters of lowercase letters, digits, '.', '_' and '-'");
+      const roles = input.roles;
+      if (!Array.isArray(roles) || roles.length === 0 || !roles.every((r) => typeof r === 'string' && (PROJECT_ROLES as readonly string[]).includes(r))) {
+        throw invalidInput(`roles must be a non-empty list of ${PROJECT_ROLES.join(', ')}`);
+      }
+      let scopes: string[] = [...DEFAULT_CLI_SCOPES];
+      if (input.scopes !== undefined) {
+        if (!Array.isArray(input.scopes) || input.scopes.length === 0 || !input.scopes.every((s) => typeof s === 'string' && (SCOPES as readonly string[]).includes(s))) {
+          throw invalidInput(`scopes must be a non-empty list of ${SCOPES.join(', ')}`);
+        }
+        scopes = SCOPES.filter((s) => (input.scopes as string[]).includes(s));
+      }
       const project = await this.#projectOf(ctx, input.project, w);
       const taken = await w.tx.selectFrom('service_accounts').select('id').where('name', '=', name).executeTakeFirst();
       const takenByUser = await w.tx.selectFrom('users').select('id').where('username', '=', name).executeTakeFirst();
