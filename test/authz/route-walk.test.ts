@@ -17,12 +17,49 @@ const AUTH_FREE: Record<string, string> = {
   'GET /v1/audit/tree-heads': 'signed tree heads are public by design (transparency log)',
   'GET /v1/audit/public-key': 'the key that verifies tree heads',
   'GET /metrics': 'guarded by its own bearer token (404 when unconfigured)',
+  'GET /': 'the console page (static, no data; every API call it makes is authorized)',
+  'GET /device': 'the console page for device approval (static, no data)',
+  'GET /assets/*': "the console's static files (no data)",
+  'GET /.well-known/jwks.json': 'public keys that verify access tokens',
+  'GET /.well-known/oauth-authorization-server': 'public OAuth metadata (RFC 8414)',
+  'POST /oauth/token': 'the OAuth token endpoint: authenticates its own grants (device code, refresh token, client secret)',
+  'POST /oauth/device_authorization': 'starts a device login; grants nothing until a signed-in user approves',
+  'POST /oauth/revoke': 'token revocation (RFC 7009): only ends the presented token',
+  'POST /v1/auth/mfa/totp': 'second step of a login: authenticated by the pending-login mfaToken',
+  'POST /v1/auth/mfa/recovery': 'second step of a login: authenticated by the pending-login mfaToken',
+  'POST /v1/auth/mfa/passkey': 'second step of a login: authenticated by the pending-login mfaToken',
+  'POST /v1/auth/mfa/passkey/options': 'a challenge for the pending login of the mfaToken',
+  'POST /v1/auth/passkey': 'passwordless login: the passkey assertion is the authentication',
+  'POST /v1/auth/passkey/options': 'a challenge for a passwordless login (no account data revealed)',
 };
 
 /** Authenticated routes that act only on the caller's own session and name no resource. */
 const SESSION_SELF: Record<string, string> = {
   'GET /v1/me': "the caller's own account, session and roles",
   'POST /v1/auth/logout': "ends the caller's own session (audited as auth.logout)",
+  'POST /v1/auth/logout-all': "ends the caller's own sessions and tokens (audited as auth.logout_all)",
+  'GET /v1/auth/csrf': "the CSRF token of the caller's own console session",
+  'POST /v1/auth/step-up/totp': "a fresh second factor for the caller's own session (audited as auth.step_up)",
+  'POST /v1/auth/step-up/passkey/options': "a challenge bound to the caller's own session",
+  'POST /v1/auth/step-up/passkey': "a fresh second factor for the caller's own session (audited as auth.step_up)",
+  'GET /v1/me/sessions': "the caller's own sessions",
+  'DELETE /v1/me/sessions/:id': "ends one of the caller's own sessions (another user's id is not found)",
+  'GET /v1/me/mfa': "the caller's own second factors",
+  'POST /v1/me/mfa/totp': "starts the caller's own TOTP enrollment (audited)",
+  'POST /v1/me/mfa/totp/confirm': "confirms the caller's own TOTP enrollment (audited)",
+  'DELETE /v1/me/mfa/totp': "removes the caller's own authenticator app (fresh MFA, audited)",
+  'POST /v1/me/mfa/recovery-codes': "replaces the caller's own recovery codes (fresh MFA, audited)",
+  'POST /v1/me/passkeys/options': "a registration challenge for the caller's own account",
+  'POST /v1/me/passkeys': "registers a passkey on the caller's own account (audited)",
+  'GET /v1/me/passkeys': "the caller's own passkeys",
+  'DELETE /v1/me/passkeys/:id': "removes one of the caller's own passkeys (fresh MFA, audited)",
+  'POST /v1/me/api-keys': "a key for the caller's own account; every use of it is authorized per request (audited as api_key.create)",
+  'GET /v1/me/api-keys': "the caller's own API keys",
+  'DELETE /v1/me/api-keys/:id': "revokes one of the caller's own API keys (audited)",
+  'GET /v1/me/notifications': "the caller's own recent sensitive events (only their own: src/registry/notifications.ts)",
+  'GET /v1/auth/device': 'a pending device login the caller may approve for their own account (guesses limited, audited)',
+  'POST /v1/auth/device/approve': "grants a device the caller's own access (fresh MFA where needed, audited)",
+  'POST /v1/auth/device/deny': 'refuses a pending device login (audited)',
 };
 
 let n = 0;
@@ -67,6 +104,8 @@ for (const backend of BACKENDS) {
           return { path: path.replace(':id', (await throwaway()).id) };
         case 'POST /v1/projects':
           return { path, body: { name: uniq('walk-proj') } };
+        case 'POST /v1/admin/service-accounts':
+          return { path, body: { name: uniq('walk-sa'), project: 'fraud', roles: ['viewer'] } };
         case 'POST /v1/projects/:p/bindings':
           return { path, body: { principal: `user:${(await throwaway()).username}`, role: 'viewer' } };
         case 'DELETE /v1/projects/:p/bindings/:id': {

@@ -193,6 +193,8 @@ for (const backend of BACKENDS) {
       { route: 'POST /v1/auth/mfa/recovery', what: 'second factor (recovery code)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/mfa/recovery', body: { mfaToken: 'x'.repeat(43), code: 'aaaa-bbbb-cccc-dddd' } }) },
       // Step-up by a user without an authenticator: a signed-in caller reaches it and the code is refused (401 invalid_credentials).
       { route: 'POST /v1/auth/step-up/totp', what: 'step-up (TOTP)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/step-up/totp', body: { code: '123456' } }) },
+      // Only the caller's own events are read (src/registry/notifications.ts).
+      { route: 'GET /v1/me/notifications', what: 'my notifications', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/notifications' }) },
       { route: 'GET /v1/me/sessions', what: 'my sessions', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/sessions' }) },
       // Only one's own sessions can be ended: any other id is not found.
       { route: 'DELETE /v1/me/sessions/:id', what: 'end a session', allow: EVERYONE_SIGNED_IN, ok: 404, scope: 'platform', prepare: async () => ({ path: '/v1/me/sessions/ses_not_mine' }) },

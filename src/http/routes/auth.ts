@@ -78,6 +78,8 @@ export function authRoutes(app: FastifyInstance, deps: { identity: IdentityServi
   app.get<{ Querystring: { resource?: string } }>('/v1/me/permissions', async (request) => {
     return access.myPermissions(ctxOf(request, clock.now()), request.query.resource);
   });
+  // The caller's own recent sensitive events (sign-ins, new keys and factors, promotions of their models).
+  app.get<{ Querystring: { limit?: string } }>('/v1/me/notifications', async (request) => access.myNotifications(ctxOf(request, clock.now()), request.query.limit));
   app.get('/v1/me', ENROLLMENT_OK, async (request) => {
     const ctx = ctxOf(request, clock.now());
     const me = await identity.me(ctx);
