@@ -291,7 +291,7 @@ describe('web console in Chromium', () => {
     await page.goto('/#/security');
     await page.getByRole('heading', { name: 'My security' }).waitFor();
     await page.getByRole('heading', { name: 'API keys' }).waitFor();
-    await shot(page, 'security', 'console-security.png');
+    await shot(page, 'security');
     await page.goto('/#/projects/fraud/access');
     await page.getByTestId('bindings').getByText('user:viewer').waitFor();
     await shot(page, 'bindings');

@@ -8,21 +8,23 @@
 // hand-moved clock (near real time, so the page's idle countdown is unaffected): TOTP
 // codes come from the enrolled secret at that clock, and "stale MFA" is a clock advance.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ManualClock } from '../../src/core/index.ts';
 import { bearer, CLI, DEVICE_GRANT, form, startDevice } from '../helpers/oauth.ts';
 import { Client, enrollTotp, expectOk, json, PASSWORD, totpCode, type World, world } from '../helpers/server.ts';
-import { ensureConsoleBuilt, launch, newContext, SHOTS, signIn } from './browser.ts';
+import { ensureConsoleBuilt, launch, newContext, REPO, SHOTS, signIn } from './browser.ts';
 
 const STEP = 30_000;
 const MINUTE = 60_000;
 
-async function shot(page: Page, name: string): Promise<void> {
+async function shot(page: Page, name: string, docs?: string): Promise<void> {
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (docs) copyFileSync(file, join(REPO, 'docs', docs));
 }
 
 /** A virtual platform authenticator (resident keys, user verification) for this page. */
@@ -293,7 +295,7 @@ describe('console identity pages in Chromium', () => {
     assert.match(notices[0] ?? '', /New API key "ci-key"/);
     assert.ok(notices.some((n) => /Authenticator app \(TOTP\) set up/.test(n)));
     assert.ok(notices.some((n) => /New sign-in/.test(n)));
-    await shot(a.page, 'security-notifications');
+    await shot(a.page, 'security-notifications', 'console-security.png');
     // A new sign-in elsewhere shows them as a badge on My security.
     const c = await newContext(browser, base);
     await signIn(c.page, 'sec-user');

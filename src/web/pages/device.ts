@@ -2,7 +2,7 @@
 // the scopes it asks for and where the request came from (address, user agent), then
 // approves or denies. When the server wants a fresh second factor first (428), it is asked
 // for in place and the approval retried.
-import { type DeviceInfo, auth } from '../api.ts';
+import { auth, type DeviceInfo } from '../api.ts';
 import { errorText, type PageContext } from '../app.ts';
 import { append, field, h, status, when } from '../dom.ts';
 import { capabilitiesFor } from '../perms.ts';
