@@ -8,6 +8,7 @@ import { type IdentityService, ServiceAccountStore, type User } from '../identit
 import type { Database, EventBus } from '../storage/index.ts';
 import { expireBinding, principalLabel, systemContext } from './binding-expiry.ts';
 import type { Lookup } from './lookup.ts';
+import { myNotifications, type Notification } from './notifications.ts';
 import { modelRef, projectRef, versionRef } from './refs.ts';
 
 export interface BindingView {
@@ -295,6 +296,11 @@ export class AccessService {
     const out: [string, Decision][] = [];
     for (const [key, action, ref] of actions) out.push([key, await this.#guard.check(ctx, action, ref)]);
     return out;
+  }
+
+  /** The caller's own recent sensitive events (src/registry/notifications.ts). */
+  myNotifications(ctx: RequestContext, limit: unknown): Promise<{ notifications: Notification[] }> {
+    return myNotifications(this.#db, ctx, limit);
   }
 
   /** The caller's own roles, for GET /v1/me. */

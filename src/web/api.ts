@@ -103,10 +103,31 @@ export const auth = {
   logout: () => call<{ status: string }>('POST', '/v1/auth/logout'),
   logoutAll: () => call<{ status: string }>('POST', '/v1/auth/logout-all'),
   stepUpTotp: (code: string) => call<{ status: string; csrfToken?: string }>('POST', '/v1/auth/step-up/totp', { code }),
-  device: (userCode: string) => call<{ userCode: string; clientId: string; clientName?: string; scope?: string; expiresAt?: string }>('GET', `/v1/auth/device?userCode=${enc(userCode)}`),
+  loginRecovery: (mfaToken: string, code: string) =>
+    call<{ status: 'ok'; csrfToken: string }>('POST', '/v1/auth/mfa/recovery', { mfaToken, code }, { anonymous: true }),
+  /** Passwordless: a passkey is the whole sign-in. */
+  passkeyOptions: (username?: string) => call<unknown>('POST', '/v1/auth/passkey/options', username ? { username } : {}, { anonymous: true }),
+  passkeyLogin: (response: unknown) => call<{ status: 'ok'; csrfToken: string }>('POST', '/v1/auth/passkey', { response }, { anonymous: true }),
+  /** A passkey as the second factor after the password. */
+  mfaPasskeyOptions: (mfaToken: string) => call<unknown>('POST', '/v1/auth/mfa/passkey/options', { mfaToken }, { anonymous: true }),
+  mfaPasskey: (mfaToken: string, response: unknown) => call<{ status: 'ok'; csrfToken: string }>('POST', '/v1/auth/mfa/passkey', { mfaToken, response }, { anonymous: true }),
+  stepUpPasskeyOptions: () => call<unknown>('POST', '/v1/auth/step-up/passkey/options'),
+  stepUpPasskey: (response: unknown) => call<{ status: string; csrfToken?: string }>('POST', '/v1/auth/step-up/passkey', { response }),
+  device: (userCode: string) => call<DeviceInfo>('GET', `/v1/auth/device?userCode=${enc(userCode)}`),
   approveDevice: (userCode: string) => call<{ status: string }>('POST', '/v1/auth/device/approve', { userCode }),
   denyDevice: (userCode: string) => call<{ status: string }>('POST', '/v1/auth/device/deny', { userCode }),
 };
+
+export interface DeviceInfo {
+  userCode: string;
+  clientId: string;
+  scopes: string[];
+  requestedAt: string;
+  expiresAt: string;
+  ip: string | null;
+  userAgent: string | null;
+  mfaRequired: boolean;
+}
 
 export interface RoleGrant {
   scope: string;
@@ -123,6 +144,8 @@ export interface ActionAnswer {
   allowed: boolean;
   reason?: string;
   hint?: string;
+  /** Denied only for want of a fresh second factor: the action asks for one (428) and then works. */
+  mfaRequired?: boolean;
 }
 export interface Permissions {
   resource: string;
@@ -133,6 +156,8 @@ export interface SessionInfo {
   current?: boolean;
   createdAt: string;
   lastSeenAt: string;
+  expiresAt?: string;
+  mfaAt?: string | null;
   ip: string | null;
   userAgent: string | null;
   amr?: string[];
@@ -147,6 +172,26 @@ export interface ApiKeyInfo {
   lastUsedAt?: string | null;
 }
 
+export interface MfaStatus {
+  totp: boolean;
+  recoveryCodesLeft: number;
+  factors: number;
+  enrollmentRequired: boolean;
+}
+export interface PasskeyInfo {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+export interface Notice {
+  at: string;
+  kind: string;
+  message: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
 export const me = {
   get: () => call<Me>('GET', '/v1/me'),
   permissions: (resource: string) => call<Permissions>('GET', `/v1/me/permissions?resource=${enc(resource)}`),
@@ -154,10 +199,18 @@ export const me = {
   revokeSession: (id: string) => call<void>('DELETE', `/v1/me/sessions/${enc(id)}`),
   apiKeys: () => call<{ apiKeys: ApiKeyInfo[] }>('GET', '/v1/me/api-keys'),
   createApiKey: (input: { name: string; scopes: string[]; project?: string; expiresInDays: number }) =>
-    call<{ id: string; token: string }>('POST', '/v1/me/api-keys', input),
+    call<ApiKeyInfo & { token: string }>('POST', '/v1/me/api-keys', input),
   revokeApiKey: (id: string) => call<void>('DELETE', `/v1/me/api-keys/${enc(id)}`),
   enrollTotp: () => call<{ secret: string; otpauthUrl: string }>('POST', '/v1/me/mfa/totp'),
   confirmTotp: (code: string) => call<{ recoveryCodes: string[] }>('POST', '/v1/me/mfa/totp/confirm', { code }),
+  removeTotp: () => call<{ status: string }>('DELETE', '/v1/me/mfa/totp'),
+  newRecoveryCodes: () => call<{ recoveryCodes: string[] }>('POST', '/v1/me/mfa/recovery-codes'),
+  mfa: () => call<MfaStatus>('GET', '/v1/me/mfa'),
+  passkeys: () => call<{ passkeys: PasskeyInfo[] }>('GET', '/v1/me/passkeys'),
+  passkeyOptions: () => call<unknown>('POST', '/v1/me/passkeys/options'),
+  addPasskey: (name: string, response: unknown) => call<PasskeyInfo>('POST', '/v1/me/passkeys', { name, response }),
+  removePasskey: (id: string) => call<void>('DELETE', `/v1/me/passkeys/${enc(id)}`),
+  notifications: (limit = 20) => call<{ notifications: Notice[] }>('GET', `/v1/me/notifications?limit=${limit}`),
 };
 
 // ---- registry --------------------------------------------------------------------------
@@ -259,8 +312,8 @@ export const admin = {
   users: () => call<{ users: UserInfo[] }>('GET', '/v1/admin/users'),
   createUser: (input: { username: string; email?: string; password?: string }) => call<UserInfo>('POST', '/v1/admin/users', input),
   deactivate: (id: string) => call<{ user: UserInfo; sessionsEnded: number }>('POST', `/v1/admin/users/${enc(id)}/deactivate`),
-  createServiceAccount: (input: { name: string; project: string; roles: string[] }) =>
-    call<{ id: string; clientId: string; clientSecret: string }>('POST', '/v1/admin/service-accounts', input),
+  createServiceAccount: (input: { name: string; project: string; roles: string[]; scopes?: string[] }) =>
+    call<{ id: string; name: string; clientId: string; clientSecret: string; scopes: string[]; project: string }>('POST', '/v1/admin/service-accounts', input),
   bindings: (p: string) => call<{ bindings: Binding[] }>('GET', `${P(p)}/bindings`),
   addBinding: (p: string, input: { principal: string; role: string; expiresAt?: string }) => call<Binding>('POST', `${P(p)}/bindings`, input),
   removeBinding: (p: string, id: string) => call<void>('DELETE', `${P(p)}/bindings/${enc(id)}`),

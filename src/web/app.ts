@@ -19,7 +19,19 @@ export interface PageContext {
   go(hash: string): void;
 }
 
-export const state: { me: Me | null; endedMessage: string | null } = { me: null, endedMessage: null };
+export const state: { me: Me | null; endedMessage: string | null; notices: number; seenNotices: boolean } = { me: null, endedMessage: null, notices: 0, seenNotices: false };
+
+/** Badge count: sensitive events of the last 7 days, other than the sign-in of this very session. */
+async function countNotices(m: Me): Promise<number> {
+  try {
+    const { notifications } = await me.notifications(50);
+    const since = Date.now() - 7 * 24 * 3600_000;
+    const ownSignIn = m.session?.authTime ?? '';
+    return notifications.filter((n) => Date.parse(n.at) >= since && !(n.kind === 'sign_in' && n.at === ownSignIn)).length;
+  } catch {
+    return 0; // a server without the route, or enrollment pending: no badge
+  }
+}
 
 // ---- idle timeout ----------------------------------------------------------------------
 // The server ends a session after its idle limit without requests. We learn the limit from
@@ -80,6 +92,8 @@ export async function resume(): Promise<Me | null> {
     const m = await me.get();
     if (!hasCsrfToken()) setCsrfToken((await auth.csrf()).csrfToken);
     state.me = m;
+    state.seenNotices = false;
+    state.notices = m.mfaEnrollmentRequired ? 0 : await countNotices(m);
     startIdleClock(m);
     return m;
   } catch (err) {
@@ -99,7 +113,14 @@ export function shell(m: Me | null, active: string): { main: HTMLElement; summar
       'nav',
       {},
       link('/projects', 'Models'),
-      link('/security', 'My security'),
+      h(
+        'a',
+        { href: '#/security', class: active === '/security' ? 'active' : '' },
+        'My security',
+        state.notices > 0 && !state.seenNotices && active !== '/security'
+          ? h('span', { class: 'badge notice', id: 'notice-badge', 'data-testid': 'notice-badge', title: 'recent activity on your account' }, String(state.notices))
+          : null,
+      ),
       link('/admin/users', 'Users'),
       link('/audit', 'Audit'),
       link('/alerts', 'Alerts'),

@@ -7,6 +7,7 @@ import { append, h } from './dom.ts';
 import { renderBindings, renderUsers } from './pages/admin.ts';
 import { renderAlerts, renderAudit } from './pages/audit.ts';
 import { renderDevice } from './pages/device.ts';
+import { renderEnroll } from './pages/enroll.ts';
 import { renderModel, renderProject, renderProjects, renderVersion } from './pages/models.ts';
 import { renderSecurity } from './pages/security.ts';
 import { renderSignIn } from './pages/signin.ts';
@@ -23,6 +24,7 @@ const ROUTES: [RegExp, string[], string, Render][] = [
   [/^\/audit$/, [], '/audit', renderAudit],
   [/^\/alerts$/, [], '/alerts', renderAlerts],
   [/^\/device$/, [], '/device', renderDevice],
+  [/^\/enroll$/, [], '/enroll', renderEnroll],
 ];
 
 function go(hash: string): void {
@@ -52,6 +54,11 @@ async function route(): Promise<void> {
   }
   const me = state.me;
   if (!me) return;
+  // An administrator who must set up a second factor reaches nothing else first (the server refuses it too).
+  if (me.mfaEnrollmentRequired && path !== '/enroll') {
+    location.hash = '#/enroll';
+    return;
+  }
   const found = ROUTES.map(([re, names, nav, render]) => ({ m: re.exec(path), names, nav, render })).find((r) => r.m);
   const { main, summary } = shell(me, found?.nav ?? '');
   if (!found?.m) {

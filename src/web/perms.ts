@@ -88,6 +88,9 @@ const SERVER_ACTION: Partial<Record<Action, string>> = {
   'binding:manage': 'binding:manage',
   'binding:read': 'binding:read',
   'audit:read': 'audit:read',
+  // On a version: 'version:promote' is the release decision (into production, or out of it).
+  'version:promote:production': 'version:promote',
+  'version:promote:staging': 'version:promote:staging',
 };
 
 export class Capabilities {
@@ -104,19 +107,21 @@ export class Capabilities {
   get source(): 'server' | 'roles' {
     return this.#server ? 'server' : 'roles';
   }
-  check(action: Action): { allowed: boolean; reason: string; hint: string } {
+  /** `mfaRequired`: refused only for want of a fresh second factor — the action will ask for one. */
+  check(action: Action): { allowed: boolean; reason: string; hint: string; mfaRequired: boolean } {
     const serverName = SERVER_ACTION[action];
     const answer = this.#server && serverName ? this.#server[serverName] : undefined;
     const where = this.project ? ` in ${this.project}` : '';
     if (answer) {
       return {
         allowed: answer.allowed,
-        reason: answer.reason ?? `You cannot ${LABEL[action]}${where}.`,
-        hint: answer.hint ?? `Request access: ask a project-admin for ${NEEDS[action]}.`,
+        reason: `You cannot ${LABEL[action]}${where}${answer.reason ? `: ${answer.reason}` : '.'}`,
+        hint: `Request access: ${answer.hint ?? `ask a project-admin for ${NEEDS[action]}.`}`,
+        mfaRequired: answer.mfaRequired === true,
       };
     }
     const allowed = this.#local.has(action);
-    return { allowed, reason: `You cannot ${LABEL[action]}${where}: that needs ${NEEDS[action]}.`, hint: 'Request access from a project-admin of this project.' };
+    return { allowed, reason: `You cannot ${LABEL[action]}${where}: that needs ${NEEDS[action]}.`, hint: 'Request access from a project-admin of this project.', mfaRequired: false };
   }
   /** "You are ml-engineer in fraud: you can …; you cannot …". */
   summary(): string {
@@ -129,8 +134,9 @@ export class Capabilities {
     const scope = this.project ? ` in ${this.project}` : '';
     if (!this.project) return `${roleText}.`;
     const shown: Action[] = ['artifact:upload', 'artifact:download', 'version:promote:staging', 'version:promote:production', 'binding:manage'];
-    const can = shown.filter((a) => this.check(a).allowed).map((a) => LABEL[a]);
-    const cannot = shown.filter((a) => !this.check(a).allowed).map((a) => LABEL[a]);
+    const ok = (a: Action) => this.check(a).allowed || this.check(a).mfaRequired;
+    const can = shown.filter(ok).map((a) => (this.check(a).mfaRequired ? `${LABEL[a]} (needs a fresh sign-in factor)` : LABEL[a]));
+    const cannot = shown.filter((a) => !ok(a)).map((a) => LABEL[a]);
     return `${roleText}${scope}: ${can.length ? `you can ${can.join(', ')}` : 'you can view'}${cannot.length ? `; you cannot ${cannot.join(', ')}` : ''}.`;
   }
 }

@@ -1,10 +1,11 @@
 // In-place step-up: when an action answers 428 mfa_required, ask for a fresh second factor
 // without leaving the page, then retry the action once.
-import { ApiError, auth, setCsrfToken } from './api.ts';
+import { ApiError, auth, type MfaStatus, me, setCsrfToken } from './api.ts';
 import { errorText } from './app.ts';
 import { field, h, status } from './dom.ts';
+import { usePasskey } from './webauthn.ts';
 
-/** Runs `action`; on 428 asks for a TOTP code in a dialog, steps up, and retries. */
+/** Runs `action`; on 428 asks for a fresh second factor (TOTP code or passkey) in a dialog, steps up, and retries. */
 export async function withStepUp<T>(action: () => Promise<T>): Promise<T> {
   try {
     return await action();
@@ -16,7 +17,18 @@ export async function withStepUp<T>(action: () => Promise<T>): Promise<T> {
   }
 }
 
-function askForCode(why: string): Promise<boolean> {
+async function factors(): Promise<MfaStatus | null> {
+  try {
+    return await me.mfa();
+  } catch {
+    return null; // unknown: offer both
+  }
+}
+
+async function askForCode(why: string): Promise<boolean> {
+  const f = await factors();
+  const hasTotp = f ? f.totp : true;
+  const hasPasskey = f ? f.factors > (f.totp ? 1 : 0) : true;
   return new Promise((resolve) => {
     const code = h('input', { inputmode: 'numeric', autocomplete: 'one-time-code', 'data-testid': 'stepup-code' });
     const msg = status();
@@ -27,9 +39,25 @@ function askForCode(why: string): Promise<boolean> {
       h('p', {}, `This action needs a recent second-factor check: ${why}`),
       msg,
     );
-    const form = h('form', {}, field('Code from your authenticator app', code));
+    const form = h('form', {});
+    if (hasTotp) form.append(field('Code from your authenticator app', code));
     const cancel = h('button', { type: 'button', class: 'secondary', onclick: () => finish(false) }, 'Cancel');
-    form.append(h('div', { class: 'actions' }, h('button', { type: 'submit', 'data-testid': 'stepup-submit' }, 'Verify and continue'), cancel));
+    const passkey = h('button', { type: 'button', class: 'secondary', 'data-testid': 'stepup-passkey' }, 'Use a passkey');
+    passkey.addEventListener('click', () => {
+      void (async () => {
+        try {
+          const r = await auth.stepUpPasskey(await usePasskey(await auth.stepUpPasskeyOptions()));
+          if (r.csrfToken) setCsrfToken(r.csrfToken);
+          finish(true);
+        } catch (err) {
+          msg.set('error', errorText(err));
+        }
+      })();
+    });
+    if (!hasTotp && !hasPasskey) msg.set('error', 'Your account has no second factor yet: set one up on My security (or sign out and in again), then retry.');
+    form.append(
+      h('div', { class: 'actions' }, hasTotp ? h('button', { type: 'submit', 'data-testid': 'stepup-submit' }, 'Verify and continue') : null, hasPasskey ? passkey : null, cancel),
+    );
     dialog.append(form);
     const finish = (v: boolean) => {
       dialog.close();

@@ -207,8 +207,12 @@ for (const backend of BACKENDS) {
       // The second-factor endpoints take no session: everyone reaches them, and a made-up mfaToken is refused (401).
       { route: 'POST /v1/auth/mfa/totp', what: 'second factor (TOTP)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/mfa/totp', body: { mfaToken: 'x'.repeat(43), code: '123456' } }) },
       { route: 'POST /v1/auth/mfa/recovery', what: 'second factor (recovery code)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/mfa/recovery', body: { mfaToken: 'x'.repeat(43), code: 'aaaa-bbbb-cccc-dddd' } }) },
+      { route: 'POST /v1/auth/mfa/passkey/options', what: 'second factor (passkey options)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/mfa/passkey/options', body: { mfaToken: 'x'.repeat(43) } }) },
+      { route: 'POST /v1/auth/mfa/passkey', what: 'second factor (passkey)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/mfa/passkey', body: { mfaToken: 'x'.repeat(43), response: {} } }) },
       // Step-up by a user without an authenticator: a signed-in caller reaches it and the code is refused (401 invalid_credentials).
       { route: 'POST /v1/auth/step-up/totp', what: 'step-up (TOTP)', allow: WHO, ok: 401, scope: 'platform', prepare: async () => ({ path: '/v1/auth/step-up/totp', body: { code: '123456' } }) },
+      // Only the caller's own events are read (src/registry/notifications.ts).
+      { route: 'GET /v1/me/notifications', what: 'my notifications', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/notifications' }) },
       { route: 'GET /v1/me/sessions', what: 'my sessions', allow: EVERYONE_SIGNED_IN, ok: 200, scope: 'platform', prepare: async () => ({ path: '/v1/me/sessions' }) },
       // Only one's own sessions can be ended: any other id is not found.
       { route: 'DELETE /v1/me/sessions/:id', what: 'end a session', allow: EVERYONE_SIGNED_IN, ok: 404, scope: 'platform', prepare: async () => ({ path: '/v1/me/sessions/ses_not_mine' }) },

@@ -60,7 +60,8 @@ export function authRoutes(app: FastifyInstance, deps: { identity: IdentityServi
   // The console keeps the CSRF token in memory only; after a reload it asks for it here.
   // Same-origin only in effect: the session cookie is SameSite=Strict and no CORS header
   // lets another origin read the answer. See docs/security.md.
-  app.get('/v1/auth/csrf', async (request) => {
+  // Enrollment-time too: an admin who reloads the enrollment page needs the token to confirm.
+  app.get('/v1/auth/csrf', ENROLLMENT_OK, async (request) => {
     const token = readCookie(request.headers.cookie, cookie.name);
     if (!request.session || !token) throw new ModelkeepError('unauthenticated', 'a console session is required', { hint: 'sign in in the console' });
     const csrfToken = csrfTokenFor(token);
@@ -78,6 +79,8 @@ export function authRoutes(app: FastifyInstance, deps: { identity: IdentityServi
   app.get<{ Querystring: { resource?: string } }>('/v1/me/permissions', async (request) => {
     return access.myPermissions(ctxOf(request, clock.now()), request.query.resource);
   });
+  // The caller's own recent sensitive events (sign-ins, new keys and factors, promotions of their models).
+  app.get<{ Querystring: { limit?: string } }>('/v1/me/notifications', async (request) => access.myNotifications(ctxOf(request, clock.now()), request.query.limit));
   app.get('/v1/me', ENROLLMENT_OK, async (request) => {
     const ctx = ctxOf(request, clock.now());
     const me = await identity.me(ctx);

@@ -43,15 +43,26 @@ export async function renderUsers(main: HTMLElement, ctx: PageContext): Promise<
   });
 
   const sa = h('section', { class: 'card' }, h('h2', {}, 'Service accounts'));
-  const saName = h('input', { required: true });
-  const saProject = h('input', { required: true });
-  const saRole = h('select', {}, ...ROLES.map((r) => h('option', { value: r }, r)));
+  const saName = h('input', { required: true, 'data-testid': 'sa-name' });
+  const saProject = h('input', { required: true, 'data-testid': 'sa-project' });
+  const saRole = h('select', { 'data-testid': 'sa-role' }, ...ROLES.map((r) => h('option', { value: r }, r)));
   const saOut = h('div', {});
-  const saForm = h('form', { class: 'inline' }, field('Name', saName), field('Project', saProject), field('Role', saRole), h('button', { type: 'submit' }, 'Create service account'));
+  const saForm = h(
+    'form',
+    { class: 'inline' },
+    field('Name', saName),
+    field('Project', saProject),
+    field('Role', saRole),
+    h('button', { type: 'submit', 'data-testid': 'sa-create' }, 'Create service account'),
+  );
   saForm.addEventListener('submit', (e) => {
     e.preventDefault();
     admin.createServiceAccount({ name: saName.value, project: saProject.value, roles: [saRole.value] }).then(
-      (r) => saOut.replaceChildren(h('p', {}, 'Client secret — shown once:'), h('pre', {}, `client_id=${r.clientId}\nclient_secret=${r.clientSecret}`)),
+      (r) =>
+        saOut.replaceChildren(
+          h('p', {}, `Service account ${r.name} in ${r.project} (scopes ${r.scopes.join(' ')}). Client secret — shown once, store it in your CI's secret store now:`),
+          h('pre', { 'data-testid': 'sa-secret' }, `client_id=${r.clientId}\nclient_secret=${r.clientSecret}`),
+        ),
       (err: unknown) => saOut.replaceChildren(err instanceof ApiError && err.routeMissing ? unavailable('Service accounts') : h('p', { class: 'status error' }, errorText(err))),
     );
   });

@@ -13,7 +13,10 @@ const enc = encodeURIComponent;
 /** A button that works when allowed, or is shown disabled with the reason and a hint. */
 function guarded(caps: Capabilities, action: Action, button: HTMLButtonElement): HTMLElement {
   const c = caps.check(action);
-  return c.allowed ? button : denied(button, c.reason, c.hint);
+  if (c.allowed) return button;
+  // Not a refusal: the action asks for a fresh second factor in place (428) and then works.
+  if (c.mfaRequired) return h('span', { class: 'control-mfa' }, button, h('span', { class: 'muted', 'data-testid': 'mfa-note' }, ' needs a fresh sign-in factor'));
+  return denied(button, c.reason, c.hint);
 }
 
 function stageBadge(stage: Stage, state?: string): HTMLElement {

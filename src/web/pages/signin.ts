@@ -1,6 +1,7 @@
 import { ApiError, auth, setCsrfToken } from '../api.ts';
 import { errorText, resume, state } from '../app.ts';
 import { append, field, h, status } from '../dom.ts';
+import { passkeysSupported, usePasskey } from '../webauthn.ts';
 
 /** Sign-in: password, then a second factor when the account has one. Errors never say which part was wrong. */
 export async function renderSignIn(main: HTMLElement, query: URLSearchParams, go: (hash: string) => void): Promise<void> {
@@ -27,6 +28,22 @@ export async function renderSignIn(main: HTMLElement, query: URLSearchParams, go
     field('Password', password),
     h('button', { type: 'submit', 'data-testid': 'sign-in' }, 'Sign in'),
   );
+  // Passwordless: the passkey (with user verification) is the whole sign-in.
+  const passkeyButton = h('button', { type: 'button', class: 'secondary', 'data-testid': 'sign-in-passkey' }, 'Sign in with a passkey');
+  passkeyButton.addEventListener('click', () => {
+    void (async () => {
+      msg.set('info', 'Waiting for your passkey…');
+      try {
+        const options = await auth.passkeyOptions(username.value.trim() || undefined);
+        const r = await auth.passkeyLogin(await usePasskey(options));
+        setCsrfToken(r.csrfToken);
+        await done();
+      } catch (err) {
+        msg.set('error', err instanceof ApiError && err.status === 401 ? 'That passkey was not accepted.' : errorText(err));
+      }
+    })();
+  });
+  if (passkeysSupported()) form.append(h('div', { class: 'actions' }, passkeyButton));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     void (async () => {
@@ -39,7 +56,7 @@ export async function renderSignIn(main: HTMLElement, query: URLSearchParams, go
           if (r.mfaEnrollmentRequired) {
             state.endedMessage = null;
             await resume();
-            go('/security?enroll=1');
+            go('/enroll');
             return;
           }
           await done();
@@ -56,13 +73,40 @@ export async function renderSignIn(main: HTMLElement, query: URLSearchParams, go
   function secondFactor(mfaToken: string, methods: string[]): void {
     const code = h('input', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', 'data-testid': 'totp-code' });
     const m2 = status();
-    const f = h('form', { class: 'card narrow' }, h('h1', {}, 'Second factor'), m2, field('Code from your authenticator app (or a recovery code)', code), h('button', { type: 'submit' }, 'Verify'));
-    if (!methods.includes('totp')) m2.set('info', `Use one of: ${methods.join(', ')}.`);
+    const f = h('form', { class: 'card narrow', 'data-testid': 'second-factor' }, h('h1', {}, 'Second factor'), m2);
+    let recovery = false;
+    const label = h('span', {}, 'Code from your authenticator app');
+    const codeField = h('label', { class: 'field' }, label, code);
+    const submit = h('button', { type: 'submit', 'data-testid': 'verify' }, 'Verify');
+    const useRecovery = h('button', { type: 'button', class: 'link', 'data-testid': 'use-recovery' }, 'Use a recovery code instead');
+    useRecovery.addEventListener('click', () => {
+      recovery = true;
+      label.textContent = 'Recovery code (each works once)';
+      code.removeAttribute('inputmode');
+      code.setAttribute('data-testid', 'recovery-code');
+      useRecovery.remove();
+      code.value = '';
+      code.focus();
+    });
+    const passkey = h('button', { type: 'button', class: 'secondary', 'data-testid': 'mfa-passkey' }, 'Use a passkey');
+    passkey.addEventListener('click', () => {
+      void (async () => {
+        try {
+          const r = await auth.mfaPasskey(mfaToken, await usePasskey(await auth.mfaPasskeyOptions(mfaToken)));
+          setCsrfToken(r.csrfToken);
+          await done();
+        } catch (err) {
+          m2.set('error', err instanceof ApiError && err.status === 401 ? 'That passkey was not accepted. Sign in again if it keeps failing.' : errorText(err));
+        }
+      })();
+    });
+    if (methods.includes('totp')) append(f, codeField, h('div', { class: 'actions' }, submit, methods.includes('recovery') ? useRecovery : null));
+    if (methods.includes('webauthn')) append(f, h('div', { class: 'actions' }, passkey));
     f.addEventListener('submit', (e) => {
       e.preventDefault();
       void (async () => {
         try {
-          const r = await auth.loginTotp(mfaToken, code.value.trim());
+          const r = recovery ? await auth.loginRecovery(mfaToken, code.value.trim()) : await auth.loginTotp(mfaToken, code.value.trim());
           setCsrfToken(r.csrfToken);
           await done();
         } catch (err) {
@@ -71,7 +115,7 @@ export async function renderSignIn(main: HTMLElement, query: URLSearchParams, go
       })();
     });
     form.replaceWith(f);
-    code.focus();
+    if (methods.includes('totp')) code.focus();
   }
 
   append(main, form);
