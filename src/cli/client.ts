@@ -51,6 +51,11 @@ export class ApiClient {
     return this.#creds?.kind === 'static' ? null : this.#creds;
   }
 
+  /** Uses other credentials from now on (after a step-up replaced the saved login). */
+  useCredentials(creds: Credentials): void {
+    this.#creds = creds;
+  }
+
   /** Sends a request; with OAuth credentials, refreshes before expiry and once more on a 401. */
   async send(method: string, path: string, options: RequestOptions = {}): Promise<IncomingMessage> {
     const c = this.#creds;

@@ -13,6 +13,8 @@ export interface DeviceLoginInput {
   server: string;
   scope: string | undefined;
   stderr: NodeJS.WritableStream;
+  /** What the approval is for, printed before the URL (default: signing in). */
+  purpose?: string;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -29,7 +31,7 @@ export async function deviceLogin(input: DeviceLoginInput): Promise<TokenCredent
   const expiresIn = typeof d.expires_in === 'number' ? d.expires_in : 600;
   let interval = typeof d.interval === 'number' && d.interval > 0 ? d.interval : 5;
   input.stderr.write(
-    `To sign in, open ${safeText(d.verification_uri)} in a browser where you are signed in to Modelkeep,\n` +
+    `${input.purpose ?? 'To sign in'}, open ${safeText(d.verification_uri)} in a browser where you are signed in to Modelkeep,\n` +
       `and enter the code: ${safeText(d.user_code)}\n` +
       (typeof d.verification_uri_complete === 'string' ? `(or open ${safeText(d.verification_uri_complete)})\n` : '') +
       'Waiting for approval…\n',

@@ -8,7 +8,7 @@ export const EXIT_CODES_TEXT = `Exit codes:
   1  unexpected or server error (5xx, network, integrity check failed)
   2  bad input: usage error, invalid name or value (HTTP 400, 413, 415, 422)
   3  not authenticated: not logged in, session expired, wrong password (HTTP 401)
-  4  not allowed (HTTP 403), or a fresh MFA is required (HTTP 428)
+  4  not allowed (HTTP 403), or a fresh MFA is required (HTTP 428) and no step-up was possible
   5  not found, or not visible to you (HTTP 404)
   6  conflict: already exists, or the version is no longer a draft (HTTP 409)
   7  audit verify: the audit log failed verification (tampering, or a bad tree head)

@@ -119,7 +119,7 @@ test('admin create-user works offline on the data dir, before the server starts'
 test('help, version and usage errors', async () => {
   const help = await cli(['--help']);
   expectExit(help, 0, '--help');
-  for (const word of ['push', 'pull', 'promote', 'bindings add', 'audit events', 'Exit codes', '6  conflict']) {
+  for (const word of ['push', 'pull', 'promote', 'access', 'versions create', 'bindings add', 'audit events', 'Exit codes', '6  conflict']) {
     assert.ok(help.stdout.includes(word), `top-level help mentions ${word}`);
   }
   const cmdHelp = await cli(['push', '--help']);
@@ -415,7 +415,7 @@ test('no CLI output ever contains a session secret, CSRF token or password', asy
 
 test('serve runs the server and exits 0 on SIGTERM', async () => {
   const dir = join(root, 'serve-data');
-  const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', dir, '--port', '0', '--log-level', 'silent'], {
+  const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', dir, '--port', '0', '--log-level', 'silent', '--json'], {
     cwd: root,
     env: { ...process.env, MODELKEEP_CONFIG_DIR: configDir('nobody') },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -424,10 +424,13 @@ test('serve runs the server and exits 0 on SIGTERM', async () => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       out += d;
-      const m = /^modelkeep listening on (http:\/\/\S+) \(data: (.+)\)$/m.exec(out);
-      if (m?.[1]) {
-        assert.equal(m[2], resolve(dir));
-        done(m[1]);
+      // --json: one JSON line, as a supervisor would parse it
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) {
+        const started = JSON.parse(line) as { listening: string; data: string };
+        assert.equal(started.data, resolve(dir));
+        assert.match(started.listening, /^http:\/\/127\.0\.0\.1:\d+$/);
+        done(started.listening);
       }
     });
     child.on('exit', (code) => fail(new Error(`serve exited early with ${code}`)));

@@ -1,6 +1,7 @@
 // Every command, in the order `modelkeep --help` lists them.
 
 import type { CommandDef } from '../command.ts';
+import { access } from './access.ts';
 import { auditEvents, auditExport, auditVerify } from './audit.ts';
 import { login, logout, whoami } from './auth.ts';
 import { bindingsAdd, bindingsList, bindingsRemove } from './bindings.ts';
@@ -14,7 +15,7 @@ import { push } from './push.ts';
 import { adminCreateUser, serve } from './serve.ts';
 import { usersCreate, usersDeactivate, usersList } from './users.ts';
 import { version } from './version.ts';
-import { promote, versionsList, versionsShow } from './versions.ts';
+import { promote, versionsCreate, versionsList, versionsShow } from './versions.ts';
 
 export interface CommandGroup {
   title: string;
@@ -24,8 +25,8 @@ export interface CommandGroup {
 export const GROUPS: readonly CommandGroup[] = [
   { title: 'Server', commands: [serve, adminCreateUser] },
   { title: 'Session', commands: [login, logout, whoami] },
-  { title: 'Access', commands: [usersCreate, usersList, usersDeactivate, bindingsAdd, bindingsList, bindingsRemove] },
-  { title: 'Registry', commands: [projectsCreate, projectsList, projectsShow, modelsCreate, modelsList, modelsShow, versionsList, versionsShow] },
+  { title: 'Access', commands: [access, usersCreate, usersList, usersDeactivate, bindingsAdd, bindingsList, bindingsRemove] },
+  { title: 'Registry', commands: [projectsCreate, projectsList, projectsShow, modelsCreate, modelsList, modelsShow, versionsCreate, versionsList, versionsShow] },
   { title: 'Artifacts and releases', commands: [push, pull, promote, deploymentsSet, deploymentsShow] },
   { title: 'Pipelines and audit', commands: [pipelinesTrigger, pipelinesRuns, auditEvents, auditVerify, auditExport] },
   { title: 'Policies (offline)', commands: [policyValidate, policyTest, policyMatrix] },

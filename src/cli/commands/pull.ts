@@ -2,7 +2,7 @@
 // before the file appears under its name.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -27,7 +27,10 @@ export const pull: CommandDef = {
   usage: 'PROJECT/MODEL@N|@staging|@production [--out DIR]',
   description:
     'Downloads every artifact to a temporary file inside --out, checks its size and SHA-256 against the version\n' +
-    'metadata, then renames it into place. @staging and @production pick the newest version in that stage.\n' +
+    'metadata, then renames it into place; a download that is cut off, fails verification or is interrupted\n' +
+    '(Ctrl-C) leaves no file under the artifact\'s name and removes its temporary file.\n' +
+    '@staging and @production pick the newest version in that stage. Progress goes to stderr: a bar on a\n' +
+    'terminal, one line per file otherwise; stdout holds only the result (--json: one JSON document).\n' +
     'Artifact paths that would land outside --out (absolute, .., backslashes, symlinked folders) are refused.',
   examples: ['modelkeep pull fraud/churn@production --out ./model', 'modelkeep pull fraud/churn@3'],
   positionals: { min: 1, max: 1 },
@@ -59,6 +62,15 @@ export const pull: CommandDef = {
     const total = plan.reduce((n, a) => n + a.size, 0);
     const progress = createProgress(ctx.io.stderr, 'downloaded', total);
     const base = versionPath(ref.project, ref.model, version);
+    // Ctrl-C (or a TERM from a supervisor) mid-download: remove the temporary file before going.
+    let partial: string | null = null;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (partial !== null) rmSync(partial, { force: true });
+      progress.finish();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    try {
     for (const a of plan) {
       await ensureParentDirs(out, a.path);
       progress.file(a.path, 'downloading');
@@ -77,6 +89,7 @@ export const pull: CommandDef = {
         throw integrityError(a.path, 'the server sent a different digest than the version lists');
       }
       const tmp = join(out, `.modelkeep-${randomBytes(8).toString('hex')}.part`);
+      partial = tmp;
       const hash = createHash('sha256');
       let bytes = 0;
       try {
@@ -99,13 +112,18 @@ export const pull: CommandDef = {
         const got = hash.digest('hex');
         if (got !== a.sha256) throw integrityError(a.path, `SHA-256 is ${got}, expected ${a.sha256}`);
         await rename(tmp, a.target);
+        partial = null;
       } catch (err) {
         progress.finish();
         await rm(tmp, { force: true });
+        partial = null;
         if (err instanceof CliError) throw err;
         throw new CliError(`download of ${safeText(a.path)} failed: ${err instanceof Error ? safeText(err.message) : 'error'}`, EXIT.failure);
       }
       progress.fileDone(a.path, a.size, 'sha256 ok');
+    }
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     }
     progress.finish();
     if (ctx.json) {

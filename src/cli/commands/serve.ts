@@ -101,7 +101,8 @@ export const serve: CommandDef = {
     const server = await startServer(input).catch(serverError);
     const stopSighup = reloadPoliciesOnSighup(server, (line) => note(ctx.io, `modelkeep: ${line}`));
     // never print the database URL: it usually carries a password
-    print(ctx.io, `modelkeep listening on ${server.url} (data: ${databaseUrl ? 'postgres' : resolve(dir)})\n`);
+    const data = databaseUrl ? 'postgres' : resolve(dir);
+    print(ctx.io, ctx.json ? `${JSON.stringify({ listening: server.url, data })}\n` : `modelkeep listening on ${server.url} (data: ${data})\n`);
 
     await new Promise<void>((done) => {
       let stopping = false;

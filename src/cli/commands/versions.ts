@@ -1,11 +1,12 @@
 // `versions list|show` and `promote`, plus resolving `@staging`/`@production` to a number.
 
 import { type ApiClient, apiPath } from '../client.ts';
-import { type CommandDef, positional, reqString } from '../command.ts';
-import { CliError, EXIT } from '../errors.ts';
+import { type CommandDef, optFlag, optString, positional, reqString } from '../command.ts';
+import { CliError, EXIT, usageError } from '../errors.ts';
 import { col, formatBytes, print, printList, type Row, renderFields, renderJson, renderTable, rowsOf } from '../output.ts';
 import { parsePair, parseStage, parseVersionRef, type VersionRef } from '../refs.ts';
 import { signedInClient } from '../session.ts';
+import { STEP_UP_OPTIONS, withStepUp } from '../step-up.ts';
 
 export interface Artifact {
   path: string;
@@ -40,7 +41,11 @@ export async function resolveVersion(client: ApiClient, ref: VersionRef): Promis
 }
 
 export async function getVersion(client: ApiClient, project: string, model: string, version: number): Promise<VersionDetail> {
-  const body = await client.json<Row>('GET', versionPath(project, model, version));
+  return toVersionDetail(await client.json<Row>('GET', versionPath(project, model, version)));
+}
+
+/** The checked view of a version answer: artifacts without a path, size and digest are dropped. */
+function toVersionDetail(body: Row): VersionDetail {
   const artifacts = (Array.isArray(body.artifacts) ? body.artifacts : []).filter(
     (a): a is Artifact =>
       typeof a === 'object' &&
@@ -52,6 +57,27 @@ export async function getVersion(client: ApiClient, project: string, model: stri
   if (typeof body.version !== 'number') throw new CliError('the server answered a version without a number', EXIT.failure);
   return { ...body, version: body.version, artifacts };
 }
+
+export const versionsCreate: CommandDef = {
+  path: ['versions', 'create'],
+  summary: 'create an empty draft version of a model',
+  usage: 'PROJECT/MODEL [--description D]',
+  description:
+    'Creates the next version as a draft and prints its number on stdout (the server\'s JSON with --json).\n' +
+    'Upload artifacts into it with the HTTP API; `push` does create, upload and finalize in one go.',
+  examples: ['modelkeep versions create fraud/churn --description "weekly retrain"', 'V=$(modelkeep versions create fraud/churn)'],
+  positionals: { min: 1, max: 1 },
+  options: { description: { type: 'string', valueName: 'D', description: 'what changed in this version' } },
+  async run(ctx) {
+    const { project, name } = parsePair(positional(ctx, 0), 'model');
+    const description = optString(ctx, 'description');
+    const client = await signedInClient(ctx);
+    const body = await client.json<Row>('POST', versionPath(project, name), { json: description === undefined ? {} : { description } });
+    if (typeof body.version !== 'number') throw new CliError('the server answered a version without a number', EXIT.failure);
+    print(ctx.io, ctx.json ? renderJson(body) : `${body.version}\n`);
+    return EXIT.ok;
+  },
+};
 
 export const versionsList: CommandDef = {
   path: ['versions', 'list'],
@@ -84,11 +110,13 @@ export const versionsShow: CommandDef = {
   async run(ctx) {
     const ref = parseVersionRef(positional(ctx, 0), true);
     const client = await signedInClient(ctx);
-    const v = await getVersion(client, ref.project, ref.model, await resolveVersion(client, ref));
+    const body = await client.json<Row>('GET', versionPath(ref.project, ref.model, await resolveVersion(client, ref)));
     if (ctx.json) {
-      print(ctx.io, renderJson(v));
+      // the server's answer as it came, not the CLI's checked view of it
+      print(ctx.io, renderJson(body));
       return EXIT.ok;
     }
+    const v = toVersionDetail(body);
     const total = v.artifacts.reduce((n, a) => n + a.size, 0);
     print(
       ctx.io,
@@ -122,18 +150,26 @@ export const versionsShow: CommandDef = {
 export const promote: CommandDef = {
   path: ['promote'],
   summary: 'move a version to a stage',
-  usage: 'PROJECT/MODEL@N --to staging|production|archived|none',
+  usage: 'PROJECT/MODEL@N --to staging|production|archived|none [--step-up | --no-step-up]',
   description:
-    'Promotion to production needs the release-manager role and, by default policy, a recent MFA (exit 4 otherwise).',
-  examples: ['modelkeep promote fraud/churn@3 --to staging'],
+    'Into or out of production needs the release-manager role, a login with the release scope\n' +
+    '(`modelkeep login --scope "read download write trigger release"`) and, by default policy, a second\n' +
+    'factor within the last 15 minutes. A device login keeps the MFA time of the console session that\n' +
+    'approved it, so when the server answers 428 the CLI starts a step-up: a new device login, printed\n' +
+    'as a URL and a code, that you approve in the console after confirming your second factor (the\n' +
+    'server demands it for a release-scoped approval). The new tokens replace the saved ones (the old\n' +
+    'login is revoked) and the promotion is retried once. Without a terminal, or with --no-step-up,\n' +
+    'or with a password session or MODELKEEP_TOKEN, a 428 is exit 4 with a hint.',
+  examples: ['modelkeep promote fraud/churn@3 --to staging', 'modelkeep promote fraud/churn@3 --to production'],
   positionals: { min: 1, max: 1 },
-  options: { to: { type: 'string', valueName: 'STAGE', description: 'staging, production, archived or none' } },
+  options: { to: { type: 'string', valueName: 'STAGE', description: 'staging, production, archived or none' }, ...STEP_UP_OPTIONS },
   async run(ctx) {
     const ref = parseVersionRef(positional(ctx, 0), false);
     const stage = parseStage(reqString(ctx, 'to'));
+    if (optFlag(ctx, 'step-up') && optFlag(ctx, 'no-step-up')) throw usageError('--step-up and --no-step-up exclude each other');
     const client = await signedInClient(ctx);
     const version = await resolveVersion(client, ref);
-    const body = await client.json('POST', `${versionPath(ref.project, ref.model, version)}/promote`, { json: { stage } });
+    const body = await withStepUp(ctx, client, () => client.json('POST', `${versionPath(ref.project, ref.model, version)}/promote`, { json: { stage } }));
     print(ctx.io, ctx.json ? renderJson(body) : `${ref.project}/${ref.model}@${version} is now in stage ${stage}\n`);
     return EXIT.ok;
   },
