@@ -71,7 +71,11 @@ for (const backend of BACKENDS) {
       scopes,
     });
     const ctxOf = (p: Principal): RequestContext => ({ requestId: newId('req'), principal: p, ip: '127.0.0.1', userAgent: 'test', now: clock.now() });
-    const admin = () => ctxOf(principal('admin'));
+    // The platform admin steps up before each change (binding management needs a fresh factor).
+    const admin = () => {
+      mfaAt.admin = clock.now();
+      return ctxOf(principal('admin'));
+    };
     const builder = () => {
       mfaAt.builder = clock.now();
       return ctxOf(principal('builder'));

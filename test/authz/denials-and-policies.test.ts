@@ -170,6 +170,10 @@ for (const backend of BACKENDS) {
       assert.equal((await w.as.viewer.get('/v1/me/permissions?resource=model:fraud/nope')).status, 404);
       assert.equal((await w.as.viewer.get('/v1/me/permissions?resource=deployment:fraud/nope')).status, 404);
       assert.equal((await w.as.viewer.get('/v1/me/permissions?resource=artifact:fraud/m-int/1')).status, 422);
+      // Binding management needs a fresh second factor too: stale first, then after a step-up.
+      const stale = await json<Perms>(await w.passwordOnly('project-admin').then((c) => c.get('/v1/me/permissions?resource=project:fraud')));
+      assert.equal(stale.actions['binding:manage']?.mfaRequired, true);
+      await markMfa(w.server, 'project-admin');
       const p = await json<Perms>(await w.as['project-admin'].get('/v1/me/permissions?resource=project:fraud'));
       assert.deepEqual(p.actions['binding:manage'], { allowed: true });
       assert.equal(p.actions['model:create']?.allowed, false);

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ManualClock } from '../../src/core/index.ts';
 import { bearer, CLI, DEVICE_GRANT, form, startDevice } from '../helpers/oauth.ts';
-import { Client, enrollTotp, expectOk, json, PASSWORD, totpCode, type World, world } from '../helpers/server.ts';
+import { Client, enrollTotp, expectOk, json, markMfa, PASSWORD, totpCode, type World, world } from '../helpers/server.ts';
 import { ensureConsoleBuilt, launch, newContext, REPO, SHOTS, signIn } from './browser.ts';
 
 const STEP = 30_000;
@@ -193,6 +193,7 @@ describe('console identity pages in Chromium', () => {
     const M = '/v1/projects/fraud/models/release-me';
     // (ml-engineer has TOTP by now: a fresh ml-engineer authors the model.)
     await expectOk(await w.admin.post('/v1/admin/users', { username: 'author', password: PASSWORD }));
+    await markMfa(w.server, 'admin'); // granting needs a fresh second factor; the clock moved
     await expectOk(await w.admin.post('/v1/projects/fraud/bindings', { principal: 'user:author', role: 'ml-engineer' }));
     const mle = await w.client('author');
     await expectOk(await mle.post('/v1/projects/fraud/models', { name: 'release-me' }));
@@ -234,6 +235,7 @@ describe('console identity pages in Chromium', () => {
 
   test('my security page: sessions with the current one flagged, revoke one, TOTP add and remove (step-up), API keys shown once and revoked, notifications and the badge, sign out everywhere', async () => {
     await expectOk(await w.admin.post('/v1/admin/users', { username: 'sec-user', password: PASSWORD }));
+    await markMfa(w.server, 'admin'); // granting needs a fresh second factor; the clock moved
     await expectOk(await w.admin.post('/v1/projects/fraud/bindings', { principal: 'user:sec-user', role: 'data-scientist' }));
     const a = await newContext(browser, base);
     const b = await newContext(browser, base);

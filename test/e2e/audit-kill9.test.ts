@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { AuditEvent, TreeHead } from '../../src/audit/index.ts';
 import { pinKey, runCli, show } from '../audit/fixtures.ts';
-import { BACKENDS, Client, createPgDatabase, expectOk, json, PASSWORD } from '../helpers/server.ts';
+import { BACKENDS, Client, createPgDatabase, expectOk, json, loginWithRecoveryCode, PASSWORD, stepUpWithNewTotp } from '../helpers/server.ts';
 import { type ChildServer, spawnServer, waitFor } from './fixtures/harness.ts';
 
 const WORKERS = 4;
@@ -48,6 +48,8 @@ for (const backend of BACKENDS) {
 
       const admin = new Client(first.url);
       await expectOk(await admin.login('admin'));
+      // Granting roles needs a fresh second factor: the admin enrolls one and steps up.
+      const { recoveryCodes } = await stepUpWithNewTotp(admin);
       await expectOk(await admin.post('/v1/projects', { name: 'load' }));
       const clients: Client[] = [];
       for (let i = 0; i < WORKERS; i++) {
@@ -93,8 +95,7 @@ for (const backend of BACKENDS) {
       // Restart on the same data.
       const second = await spawnServer({ ...store });
       servers.push(second);
-      const auditor = new Client(second.url);
-      await expectOk(await auditor.login('admin'));
+      const auditor = await loginWithRecoveryCode(second.url, 'admin', recoveryCodes[0] ?? '');
       const events = await allEvents(auditor);
       const logged = new Set(events.map((e) => e.requestId));
       const lost = acked.filter((a) => !logged.has(a.requestId));

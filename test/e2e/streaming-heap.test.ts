@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Client, expectOk, json, PASSWORD } from '../helpers/server.ts';
+import { Client, expectOk, json, PASSWORD, stepUpWithNewTotp } from '../helpers/server.ts';
 import { type ChildServer, digestOf, MiB, Payload, spawnServer, streamUpload } from './fixtures/harness.ts';
 
 const SIZE = 160 * MiB;
@@ -39,6 +39,8 @@ describe('streaming an artifact larger than the server heap', () => {
     );
     const admin = new Client(server.url);
     await expectOk(await admin.login('admin'));
+      // Granting roles needs a fresh second factor: the admin enrolls one and steps up.
+      await stepUpWithNewTotp(admin);
     await expectOk(await admin.post('/v1/projects', { name: 'heap' }));
     await expectOk(await admin.post('/v1/projects/heap/bindings', { principal: 'user:mle', role: 'ml-engineer' }));
     mle = new Client(server.url);

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BACKENDS, type Backend, Client, createPgDatabase, expectOk, json, PASSWORD, type World, world } from '../helpers/server.ts';
+import { BACKENDS, type Backend, Client, createPgDatabase, expectOk, json, PASSWORD, stepUpWithNewTotp, type World, world } from '../helpers/server.ts';
 import { type ChildServer, digestOf, filesUnder, largestFileIn, MiB, Payload, spawnServer, startPartialUpload, streamUpload, waitFor } from './fixtures/harness.ts';
 
 const SIZE = 20 * MiB;
@@ -98,6 +98,8 @@ async function killMidUpload(backend: Backend): Promise<void> {
     children.push(server);
     const admin = new Client(server.url);
     await expectOk(await admin.login('admin'));
+      // Granting roles needs a fresh second factor: the admin enrolls one and steps up.
+      await stepUpWithNewTotp(admin);
     await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
     await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: 'user:mle', role: 'ml-engineer' }));
     let c = new Client(server.url);

@@ -232,6 +232,31 @@ export async function enrollTotp(c: Client, at: Date | number): Promise<{ secret
   return { secret, recoveryCodes };
 }
 
+/**
+ * A signed-in admin passes a real second factor through the API, for servers in another
+ * process (end-to-end tests), where markMfa cannot reach: enrolls an authenticator app
+ * (confirmed with the previous 30 s step's code, accepted within the ±1 step window) and
+ * steps up with the current step's code. The session is rotated; `c` adopts the new one.
+ */
+export async function stepUpWithNewTotp(c: Client): Promise<{ secret: string; recoveryCodes: string[] }> {
+  const now = Date.now();
+  const enrolled = await enrollTotp(c, now - 30_000);
+  const r = await c.post('/v1/auth/step-up/totp', { code: totpCode(enrolled.secret, now) });
+  await expectOk(r);
+  await adoptSession(c, r);
+  return enrolled;
+}
+
+/** Signs in with the password and a single-use recovery code (no 30 s TOTP step to wait for). */
+export async function loginWithRecoveryCode(base: string, username: string, code: string): Promise<Client> {
+  const step = await passwordStep(base, username);
+  if (step.body.status !== 'mfa_required') throw new Error(`expected mfa_required, got ${JSON.stringify(step.body)}`);
+  const c = new Client(base);
+  const r = await expectOk(await c.post('/v1/auth/mfa/recovery', { mfaToken: step.body.mfaToken, code }));
+  await adoptSession(c, r);
+  return c;
+}
+
 /** The password step of a login, without touching any client: status, body, Set-Cookie. */
 export async function passwordStep(
   base: string,

@@ -184,8 +184,13 @@ for (const backend of BACKENDS) {
       await expectOk(await root.post('/v1/projects', { name: 'p1' }));
       assert.equal((await json<{ mfaEnrollmentRequired: boolean }>(await root.get('/v1/me'))).mfaEnrollmentRequired, false);
 
-      // A project-admin anywhere is held to the same rule.
+      // A project-admin anywhere is held to the same rule. Granting a role needs a fresh
+      // second factor: enrolling is not using it, so the admin steps up first.
       await expectOk(await root.post('/v1/admin/users', { username: 'pa', password: PASSWORD }));
+      assert.equal((await root.post('/v1/projects/p1/bindings', { principal: 'user:pa', role: 'project-admin' })).status, 428);
+      clock.advance(30_000);
+      const up = await expectOk(await root.post('/v1/auth/step-up/totp', { code: totpCode(secret, clock.now()) }));
+      await adoptSession(root, up);
       await expectOk(await root.post('/v1/projects/p1/bindings', { principal: 'user:pa', role: 'project-admin' }));
       await expectOk(await root.post('/v1/admin/users', { username: 'plain', password: PASSWORD }));
       const paStep = await passwordStep(server.url, 'pa');

@@ -30,7 +30,7 @@ function policiesWith(extra: string): string {
 /** Validates, but overflows a 64-bit Long whenever it is evaluated. */
 const ERRORING_FORBID = `@id("broken.overflow")
 forbid (principal, action == Modelkeep::Action::"model:read", resource)
-when { context.hourOfDay + 9223372036854775807 > 0 };
+when { context.hourOfDay + 9223372036854775807 + 1 > 0 };
 `;
 
 describe('MC-AZ-07: a guardrail that errors never fails open', () => {
