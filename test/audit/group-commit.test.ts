@@ -1,0 +1,75 @@
+// Group commit of audit.record(): a burst of events recorded by concurrent requests is
+// appended in one transaction, in order, each caller answered only after the commit; an
+// event that cannot be written fails alone, the others of its batch are still written;
+// the log verifies. Real SQLite and PostgreSQL.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { type AuditInput, AuditLog } from '../../src/audit/index.ts';
+import type { RequestContext } from '../../src/core/index.ts';
+import { ModelkeepError } from '../../src/core/index.ts';
+import { type Db, openDatabase } from '../../src/storage/index.ts';
+import { BACKENDS } from '../helpers/server.ts';
+import { newPlace, type Place, tempRoot } from './fixtures.ts';
+
+const ctx = (i: number): RequestContext => ({
+  requestId: `req_burst_${i}`,
+  principal: { kind: 'anonymous' },
+  ip: '127.0.0.1',
+  userAgent: 'group-commit-test',
+  now: new Date(),
+});
+const input = (i: number): AuditInput => ({ action: 'test.burst', outcome: 'success', resource: `thing:${i}`, details: { i } });
+
+for (const backend of BACKENDS) {
+  describe(`audit group commit (${backend})`, () => {
+    let root = '';
+    let place: Place;
+    let db: Db;
+    before(async () => {
+      root = tempRoot('mk-group-commit-');
+      place = await newPlace(backend, root);
+      db = await openDatabase({ dataDir: place.dataDir, databaseUrl: place.databaseUrl });
+    });
+    after(async () => {
+      await db.close();
+      await place.drop();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    test('a burst of concurrent records shares commits, keeps its order and gap-free sequence numbers', async () => {
+      const audit = new AuditLog(db.kysely);
+      const seqs = await Promise.all(Array.from({ length: 60 }, (_, i) => audit.record(ctx(i), input(i))));
+      // In order: the i-th call got the i-th sequence number, with no gap.
+      for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[0] as number) + i);
+      const stats = audit.recordStats;
+      assert.equal(stats.events, 60);
+      assert.ok(stats.commits < 60, `${stats.commits} commits for 60 events: the burst was not grouped`);
+      const rows = await db.kysely.selectFrom('audit_events').select(['seq', 'resource', 'request_id']).where('action', '=', 'test.burst').orderBy('seq').execute();
+      assert.deepEqual(
+        rows.map((r) => r.resource),
+        Array.from({ length: 60 }, (_, i) => `thing:${i}`),
+      );
+      // One at a time, each record is its own commit (nothing waits for company).
+      const before = audit.recordStats.commits;
+      await audit.record(ctx(100), input(100));
+      await audit.record(ctx(101), input(101));
+      assert.equal(audit.recordStats.commits, before + 2);
+    });
+
+    test('an event that cannot be written fails alone; the rest of its batch is committed', async () => {
+      const audit = new AuditLog(db.kysely);
+      // A BigInt cannot be serialised: this event's append throws inside the batch.
+      const bad: AuditInput = { action: 'test.bad', outcome: 'success', details: { n: 1n } };
+      const results = await Promise.allSettled([audit.record(ctx(200), input(200)), audit.record(ctx(201), bad), audit.record(ctx(202), input(202))]);
+      assert.equal(results[0]?.status, 'fulfilled');
+      assert.equal(results[2]?.status, 'fulfilled');
+      assert.equal(results[1]?.status, 'rejected');
+      const reason = results[1]?.status === 'rejected' ? results[1].reason : null;
+      assert.ok(reason instanceof ModelkeepError && reason.code === 'unavailable', String(reason));
+      const written = await db.kysely.selectFrom('audit_events').select('resource').where('resource', 'in', ['thing:200', 'thing:202']).execute();
+      assert.equal(written.length, 2);
+      assert.equal((await db.kysely.selectFrom('audit_events').select('seq').where('action', '=', 'test.bad').execute()).length, 0);
+    });
+  });
+}
