@@ -14,7 +14,7 @@ import type { Principal, RequestContext, ResourceRef } from '../src/core/index.t
 import { systemClock } from '../src/core/index.ts';
 import { bootstrapUser, DEFAULT_POLICIES_DIR } from '../src/main.ts';
 import { type Database, InProcessEventBus, openDatabase, type RoleBindingsTable } from '../src/storage/index.ts';
-import { Client, expectOk, PASSWORD } from '../test/helpers/server.ts';
+import { Client, expectOk, PASSWORD, stepUpWithNewTotp } from '../test/helpers/server.ts';
 import { type Forked, forkScript, type ServerReady } from './lib/proc.ts';
 import { fmt, median, type Section, verdict } from './lib/report.ts';
 
@@ -164,6 +164,8 @@ async function startServer(tmp: string, name: string, config: Record<string, unk
   const { url } = await proc.ready;
   const admin = new Client(url);
   await expectOk(await admin.login('admin'));
+  // Admins must enroll a second factor, and granting roles needs a fresh one: through the API.
+  await stepUpWithNewTotp(admin);
   await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
   await expectOk(await admin.post('/v1/admin/users', { username: 'ml-engineer', password: PASSWORD }));
   await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: 'user:ml-engineer', role: 'ml-engineer' }));

@@ -32,7 +32,7 @@ import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { bootstrapUser } from '../src/main.ts';
-import { Client, expectOk, json, PASSWORD } from '../test/helpers/server.ts';
+import { Client, expectOk, json, PASSWORD, stepUpWithNewTotp } from '../test/helpers/server.ts';
 import { type AuditResults, auditSettings, runAudit } from './audit.ts';
 import { type AuthnResults, authnSettings, runAuthn } from './authn.ts';
 import { type AuthzResults, authzSettings, runAuthz } from './authz.ts';
@@ -167,6 +167,8 @@ async function startModelkeep(name: string): Promise<Modelkeep> {
   const { url, pid } = await proc.ready;
   const admin = new Client(url);
   await expectOk(await admin.login('admin'));
+  // Admins must enroll a second factor, and granting roles needs a fresh one: through the API.
+  await stepUpWithNewTotp(admin);
   await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
   await expectOk(await admin.post('/v1/admin/users', { username: 'ml-engineer', password: PASSWORD }));
   await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: 'user:ml-engineer', role: 'ml-engineer' }));

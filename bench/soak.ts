@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bootstrapUser } from '../src/main.ts';
-import { Client, expectOk, json, PASSWORD } from '../test/helpers/server.ts';
+import { Client, expectOk, json, PASSWORD, stepUpWithNewTotp } from '../test/helpers/server.ts';
 import { cleanupNow, forkScript, onCleanup, type ServerReady } from './lib/proc.ts';
 
 const HELP = `usage: npm run soak -- [options]
@@ -77,6 +77,8 @@ log(`server ${url} (pid ${server.pid}), ${opt['database-url'] ? 'PostgreSQL' : '
 
 const admin = new Client(url);
 await expectOk(await admin.login('admin'));
+// Admins must enroll a second factor, and granting roles needs a fresh one: through the API.
+await stepUpWithNewTotp(admin);
 await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
 await expectOk(await admin.post('/v1/projects', { name: 'other' }));
 const people = ['viewer', 'ml-engineer', 'release-manager', 'outsider'] as const;
