@@ -172,6 +172,8 @@ export const configSchema = z
       .object({
         idleMinutes: z.number().positive().max(24 * 60).default(30),
         absoluteHours: z.number().positive().max(24 * 30).default(12),
+        /** A verified session is trusted from memory this long; revocations in this process apply at once, another process's after at most this. */
+        cacheSeconds: z.number().min(0).max(300).default(30),
       })
       .prefault({}),
     tokens: z

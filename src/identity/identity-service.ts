@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import { type AuditLog, type Executor, inTransaction, type Work } from '../audit/index.ts';
 import type { Authorizer, Clock, Principal, RequestContext } from '../core/index.ts';
 import { invalidInput, ModelkeepError, newId, newSecret, notFound, secretsEqual, sha256Hex } from '../core/index.ts';
-import type { Database, EventBus } from '../storage/index.ts';
+import type { Database, EventBus, SessionsTable } from '../storage/index.ts';
 import { checkPasswordRules, hashPassword, verifyPassword } from './passwords.ts';
 import { SessionStore } from './session-store.ts';
 import type { Throttle } from './throttle.ts';
@@ -20,6 +20,8 @@ const TOUCH_EVERY_MS = 60_000;
 export interface SessionConfig {
   idleMinutes: number;
   absoluteHours: number;
+  /** How long a verified session is trusted from memory before the row is read again (0: never cached). */
+  cacheSeconds: number;
 }
 
 export interface MfaConfig {
@@ -101,6 +103,18 @@ export interface SessionListEntry {
 
 const ADMIN_ROLES = ['platform-admin', 'project-admin'];
 
+/** Most sessions kept in the in-process session cache (oldest evicted first). */
+const SESSION_CACHE_MAX = 10_000;
+
+interface CachedSession {
+  row: SessionsTable & { user_status: string; username: string };
+  /** Last activity as this process knows it (written to the database at most once a minute). */
+  lastSeen: number;
+  fetchedAt: number;
+  /** Mandatory-MFA state, read again after binding or factor changes (null: unknown). */
+  enrollment: boolean | null;
+}
+
 export function validateUsername(value: unknown): string {
   if (typeof value !== 'string' || !USERNAME.test(value)) {
     throw invalidInput("username must be 1-63 characters of lowercase letters, digits, '.', '_' and '-'");
@@ -145,6 +159,42 @@ export class IdentityService {
     this.#mfa = deps.mfa;
     this.#totp = new TotpStore(deps.db);
     this.throttle = deps.throttle;
+    // The session cache forgets what the bus says is no longer true, before the next request.
+    deps.bus.subscribe((e) => {
+      switch (e.type) {
+        case 'session.revoked':
+          for (const [k, v] of this.#sessionCache) if (v.row.id === e.sessionId) this.#sessionCache.delete(k);
+          break;
+        case 'user.revoked':
+        case 'user.sessions_revoked':
+          for (const [k, v] of this.#sessionCache) if (v.row.user_id === e.userId) this.#sessionCache.delete(k);
+          break;
+        case 'bindings.changed':
+          // Whether the user is an admin (mandatory MFA) is read again.
+          for (const v of this.#sessionCache.values()) if (e.principalId === undefined || v.row.user_id === e.principalId) v.enrollment = null;
+          break;
+        default:
+          break;
+      }
+    });
+  }
+
+  /**
+   * Verified sessions by token hash: a repeated cookie authenticates without a database
+   * round trip. Revocation in this process reaches it through the bus before the next
+   * request; a revocation made by another server process is seen after at most
+   * `sessions.cacheSeconds` (then the row is read again).
+   */
+  readonly #sessionCache = new Map<string, CachedSession>();
+
+  /** Drops a user's cached sessions: their rows are read again on the next request (rows changed outside this service). */
+  rereadSessions(userId: string): void {
+    for (const [k, v] of this.#sessionCache) if (v.row.user_id === userId) this.#sessionCache.delete(k);
+  }
+
+  /** Forgets cached sessions of a user whose second factors changed (mandatory-MFA state). */
+  factorsChanged(userId: string): void {
+    for (const v of this.#sessionCache.values()) if (v.row.user_id === userId) v.enrollment = null;
   }
 
   /** Adds a kind of second factor (passkeys): it counts towards factorCount and login's methods. */
@@ -403,6 +453,7 @@ export class IdentityService {
       throw invalidInput('the code is not valid', 'start with POST /v1/me/mfa/totp and enter the current code of the app');
     }
     await this.throttle.succeeded(keys);
+    this.factorsChanged(p.id);
     return { recoveryCodes: codes };
   }
 
@@ -417,6 +468,7 @@ export class IdentityService {
       const left = await this.factorCount(p.id, tx);
       await this.#audit.append(tx, ctx, { action: 'auth.mfa_removed', outcome: 'success', resource: `user:${p.username}`, details: { method: 'totp', factorsLeft: left } });
     });
+    this.factorsChanged(p.id);
   }
 
   /** Replaces the recovery codes. Needs a fresh second factor. */
@@ -550,16 +602,33 @@ export class IdentityService {
   async authenticateSession(token: string, meta: { requestId: string; ip: string | null; userAgent: string | null }): Promise<AuthenticatedSession | null> {
     if (token.length === 0 || token.length > 128) return null;
     const now = this.#clock.now();
-    const s = await this.#sessions.byTokenHash(sha256Hex(token));
-    if (!s || s.revoked_at !== null || s.user_status !== 'active') return null;
-    const lastSeen = Date.parse(s.last_seen_at);
+    const hash = sha256Hex(token);
+    let cached = this.#sessionCache.get(hash);
+    if (cached && now.getTime() - cached.fetchedAt >= this.#cfg.cacheSeconds * 1000) {
+      this.#sessionCache.delete(hash);
+      cached = undefined;
+    }
+    if (!cached) {
+      const s = await this.#sessions.byTokenHash(hash);
+      if (!s || s.revoked_at !== null || s.user_status !== 'active') return null;
+      cached = { row: s, lastSeen: Date.parse(s.last_seen_at), fetchedAt: now.getTime(), enrollment: null };
+      if (this.#cfg.cacheSeconds > 0) {
+        if (this.#sessionCache.size >= SESSION_CACHE_MAX) {
+          const oldest = this.#sessionCache.keys().next().value;
+          if (oldest !== undefined) this.#sessionCache.delete(oldest);
+        }
+        this.#sessionCache.set(hash, cached);
+      }
+    }
+    const s = cached.row;
     const expired =
       now.getTime() >= Date.parse(s.expires_at)
         ? 'absolute lifetime reached'
-        : now.getTime() >= lastSeen + this.#cfg.idleMinutes * 60_000
+        : now.getTime() >= cached.lastSeen + this.#cfg.idleMinutes * 60_000
           ? 'idle timeout'
           : null;
     if (expired) {
+      this.#sessionCache.delete(hash);
       // The first use of an expired session ends it for good and records the expiry once.
       const ctx: RequestContext = {
         ...meta,
@@ -573,7 +642,11 @@ export class IdentityService {
       });
       return null;
     }
-    if (now.getTime() - lastSeen >= TOUCH_EVERY_MS) await this.#sessions.touch(s.id, now);
+    if (now.getTime() - cached.lastSeen >= TOUCH_EVERY_MS) {
+      await this.#sessions.touch(s.id, now);
+      cached.lastSeen = now.getTime();
+    }
+    if (cached.enrollment === null) cached.enrollment = await this.mfaEnrollmentRequired(s.user_id, now);
     return {
       principal: {
         kind: 'user',
@@ -588,7 +661,7 @@ export class IdentityService {
       },
       sessionId: s.id,
       csrfHash: s.csrf_hash,
-      mfaEnrollmentRequired: await this.mfaEnrollmentRequired(s.user_id, now),
+      mfaEnrollmentRequired: cached.enrollment,
     };
   }
 

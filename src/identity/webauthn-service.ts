@@ -200,6 +200,7 @@ export class WebAuthnService {
         // The unique index caught a concurrent registration of the same credential id.
         throw new CeremonyFailure('credential id already registered (concurrent)');
       }
+      this.#identity.factorsChanged(p.id);
       return view(row);
     } catch (err) {
       if (!(err instanceof CeremonyFailure)) throw err;
@@ -227,6 +228,7 @@ export class WebAuthnService {
       await this.#store.delete(tx, row.id);
       await this.#audit.append(tx, ctx, { action: 'auth.passkey_removed', outcome: 'success', resource: `user:${p.username}`, details: { passkeyId: row.id, name: row.name } });
     });
+    this.#identity.factorsChanged(p.id);
   }
 
   // ---- passwordless login

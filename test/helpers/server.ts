@@ -165,6 +165,8 @@ export async function markMfa(server: RunningServer, username: string, at: Date 
     .where('user_id', '=', u.id)
     .where('revoked_at', 'is', null)
     .execute();
+  // The rows changed behind the identity service's back: it reads them again.
+  server.services.identity.rereadSessions(u.id);
 }
 
 /**
