@@ -12,6 +12,8 @@ import { loginHint } from './session.ts';
 import { cliVersion } from './version.ts';
 
 const DEFAULT_SERVER = 'http://127.0.0.1:7470';
+const MFA_REQUIRED_HINT =
+  'confirm your second factor, then retry: `modelkeep mfa step-up` for a password login; for a device login, `modelkeep login` again, approved right after your second factor';
 
 function findCommand(words: readonly string[]): { def: CommandDef; used: number } | null {
   for (const def of COMMANDS) {
@@ -86,6 +88,9 @@ function report(io: Io, err: unknown, server: string): number {
     if (err instanceof ApiError) {
       // a 401 other than a wrong password means the saved session is gone or expired
       if (err.status === 401 && err.code !== 'invalid_credentials') hint = loginHint(server);
+      // The server's hints name API routes; the CLI has commands for them.
+      if (err.code === 'mfa_enrollment_required') hint = 'run `modelkeep mfa enroll` (or set up a second factor in the console)';
+      if (err.status === 428 && err.code === 'mfa_required') hint = MFA_REQUIRED_HINT;
       if (err.requestId) message += ` (request ${safeText(err.requestId)})`;
     }
   } else if (isModelkeepError(err)) {

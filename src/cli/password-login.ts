@@ -5,8 +5,8 @@
 
 import { ApiClient, findSessionCookie, readJsonResponse } from './client.ts';
 import type { Credentials } from './credentials.ts';
-import { CliError, EXIT, usageError } from './errors.ts';
-import { promptHidden, readPassword } from './secret-input.ts';
+import { CliError, EXIT } from './errors.ts';
+import { readOneTimeCode, readPassword } from './secret-input.ts';
 
 export interface SignInInput {
   server: string;
@@ -39,7 +39,7 @@ export async function signIn(input: SignInInput): Promise<SignInResult> {
         'sign in with the console, or enroll an authenticator app (TOTP)',
       );
     }
-    const code = input.totpCode ?? (await readTotp(input));
+    const code = await readOneTimeCode(input, input.totpCode, 'One-time code: ', 'pass --totp-code CODE from your authenticator app');
     res = await client.send('POST', '/v1/auth/mfa/totp', { json: { mfaToken: body.mfaToken, code } });
     body = asObject(await readJsonResponse(res));
   }
@@ -61,15 +61,6 @@ export async function signIn(input: SignInInput): Promise<SignInResult> {
     },
     mfaEnrollmentRequired: body.mfaEnrollmentRequired === true,
   };
-}
-
-async function readTotp(input: SignInInput): Promise<string> {
-  if (!input.stdin.isTTY) {
-    throw usageError('this account needs a one-time code', 'pass --totp-code CODE from your authenticator app');
-  }
-  const code = (await promptHidden('One-time code: ', input.stdin, input.stderr)).trim();
-  if (!/^[0-9]{6,8}$/.test(code)) throw usageError('a one-time code is 6 to 8 digits');
-  return code;
 }
 
 function asObject(v: unknown): Record<string, unknown> {

@@ -79,3 +79,17 @@ export async function readPassword(src: SecretSource, prompt = 'Password: ', con
   if (password === '') throw usageError('the password is empty');
   return password;
 }
+
+/**
+ * A one-time code: `given` (a flag: single-use and short-lived, so argv is acceptable), else a
+ * prompt on the terminal; without a terminal, exit 2 with `hint`. 6 to 8 digits (spaces ignored).
+ */
+export async function readOneTimeCode(src: Omit<SecretSource, 'fromStdin'>, given: string | undefined, prompt: string, hint: string): Promise<string> {
+  let code: string;
+  if (given !== undefined) code = given;
+  else if (src.stdin.isTTY) code = await promptHidden(prompt, src.stdin, src.stderr);
+  else throw usageError('a one-time code is needed and there is no terminal to type it in', hint);
+  code = code.replace(/\s/g, '');
+  if (!/^[0-9]{6,8}$/.test(code)) throw usageError('a one-time code is 6 to 8 digits', 'type the code your authenticator app shows now');
+  return code;
+}

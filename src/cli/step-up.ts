@@ -56,7 +56,7 @@ export async function withStepUp<T>(ctx: CommandContext, client: ApiClient, requ
       const how =
         creds === null
           ? 'MODELKEEP_TOKEN carries no second factor: use `modelkeep login` (device login) and confirm with your second factor'
-          : 'this is a password session: sign in with `modelkeep login` (device login) to step up from the console';
+          : 'this is a password session: run `modelkeep mfa step-up` with a code from your authenticator app, then retry';
       throw new CliError(err.message, EXIT.forbidden, how);
     }
     if (!interactive(ctx)) {

@@ -19,12 +19,14 @@ export const login: CommandDef = {
     'for --server in $MODELKEEP_CONFIG_DIR/credentials.json (default ~/.config/modelkeep/, mode 0600).\n' +
     '--scope limits what the tokens may do (read download write release trigger admin;\n' +
     'default: read download write trigger; release and admin need a fresh second factor).\n' +
-    'With --username, signs in with a password instead (a console session).\n' +
+    'With --username, signs in with a password instead (a console session); an account with an\n' +
+    'authenticator app also needs --totp-code (or types the code at the prompt). See `modelkeep mfa`.\n' +
     'In CI, set MODELKEEP_TOKEN to an API key (mkp_…) or access token instead of logging in.',
   examples: [
     'modelkeep login --server https://mk.example.com',
     'modelkeep login --scope "read download"',
     'modelkeep login --username alice',
+    "printf '%s\\n' \"$PASSWORD\" | modelkeep login --username alice --password-stdin --totp-code 123456",
     "printf '%s\\n' \"$PASSWORD\" | modelkeep login --server https://mk.example.com --username ci --password-stdin",
   ],
   positionals: { min: 0, max: 0 },
@@ -58,7 +60,7 @@ export const login: CommandDef = {
       print(ctx.io, `logged in to ${ctx.server} as ${safeText(username)}\n`);
     }
     if (result.mfaEnrollmentRequired) {
-      note(ctx.io, 'modelkeep: this account must enroll a second factor before it can do anything else; do it in the console');
+      note(ctx.io, 'modelkeep: this account must set up a second factor before it can do anything else: run `modelkeep mfa enroll` (or use the console)');
     }
     return EXIT.ok;
   },

@@ -6,6 +6,7 @@ import { auditEvents, auditExport, auditVerify } from './audit.ts';
 import { login, logout, whoami } from './auth.ts';
 import { bindingsAdd, bindingsList, bindingsRemove } from './bindings.ts';
 import { deploymentsSet, deploymentsShow } from './deployments.ts';
+import { mfaEnroll, mfaStatus, mfaStepUp } from './mfa.ts';
 import { modelsCreate, modelsList, modelsShow } from './models.ts';
 import { pipelinesRuns, pipelinesTrigger } from './pipelines.ts';
 import { policyMatrix, policyTest, policyValidate } from './policy.ts';
@@ -24,7 +25,7 @@ export interface CommandGroup {
 
 export const GROUPS: readonly CommandGroup[] = [
   { title: 'Server', commands: [serve, adminCreateUser] },
-  { title: 'Session', commands: [login, logout, whoami] },
+  { title: 'Session', commands: [login, logout, whoami, mfaEnroll, mfaStatus, mfaStepUp] },
   { title: 'Access', commands: [access, usersCreate, usersList, usersDeactivate, bindingsAdd, bindingsList, bindingsRemove] },
   { title: 'Registry', commands: [projectsCreate, projectsList, projectsShow, modelsCreate, modelsList, modelsShow, versionsCreate, versionsList, versionsShow] },
   { title: 'Artifacts and releases', commands: [push, pull, promote, deploymentsSet, deploymentsShow] },
