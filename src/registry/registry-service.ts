@@ -188,20 +188,26 @@ export class RegistryService {
 
   async #versionView(p: ProjectsTable, m: ModelsTable, v: ModelVersionsTable, ex: Kysely<Database> | Work['tx'] = this.#db): Promise<VersionView> {
     const arts = await ex.selectFrom('artifacts').selectAll().where('version_id', '=', v.id).orderBy('path').execute();
-    return {
-      project: p.name,
-      model: m.name,
-      version: v.version,
-      state: v.state,
-      stage: v.stage,
-      description: v.description,
-      metadata: JSON.parse(v.metadata) as Record<string, unknown>,
-      createdAt: v.created_at,
-      createdBy: v.created_by,
-      finalizedAt: v.finalized_at,
-      stageChangedAt: v.stage_changed_at,
-      artifacts: arts.map(artifactView),
-    };
+    return versionViewOf(p, m, v, arts);
+  }
+
+  /** Views of many versions with their artifacts read in one query (a list is not N+1 queries). */
+  async #versionViews(p: ProjectsTable, m: ModelsTable, rows: readonly ModelVersionsTable[]): Promise<VersionView[]> {
+    if (rows.length === 0) return [];
+    const arts = await this.#db
+      .selectFrom('artifacts')
+      .innerJoin('model_versions', 'model_versions.id', 'artifacts.version_id')
+      .selectAll('artifacts')
+      .where('model_versions.model_id', '=', m.id)
+      .orderBy('artifacts.path')
+      .execute();
+    const byVersion = new Map<string, (typeof arts)[number][]>();
+    for (const a of arts) {
+      const list = byVersion.get(a.version_id);
+      if (list) list.push(a);
+      else byVersion.set(a.version_id, [a]);
+    }
+    return rows.map((v) => versionViewOf(p, m, v, byVersion.get(v.id) ?? []));
   }
 
   async createVersion(ctx: RequestContext, project: unknown, model: unknown, input: { description?: unknown; metadata?: unknown }): Promise<VersionView> {
@@ -245,9 +251,7 @@ export class RegistryService {
     const m = await this.lookup.model(ctx, p, model);
     await this.#guard.authorize(ctx, 'version:read', { ...modelRef(p, m), type: 'version', path: `${p.name}/${m.name}@*` });
     const rows = await this.#db.selectFrom('model_versions').selectAll().where('model_id', '=', m.id).orderBy('version').execute();
-    const out: VersionView[] = [];
-    for (const v of rows) out.push(await this.#versionView(p, m, v));
-    return out;
+    return this.#versionViews(p, m, rows);
   }
 
   async getVersion(ctx: RequestContext, project: unknown, model: unknown, version: unknown): Promise<VersionView> {
@@ -413,4 +417,21 @@ export class RegistryService {
       },
     };
   }
+}
+
+function versionViewOf(p: ProjectsTable, m: ModelsTable, v: ModelVersionsTable, arts: readonly ArtifactsTable[]): VersionView {
+  return {
+    project: p.name,
+    model: m.name,
+    version: v.version,
+    state: v.state,
+    stage: v.stage,
+    description: v.description,
+    metadata: JSON.parse(v.metadata) as Record<string, unknown>,
+    createdAt: v.created_at,
+    createdBy: v.created_by,
+    finalizedAt: v.finalized_at,
+    stageChangedAt: v.stage_changed_at,
+    artifacts: arts.map(artifactView),
+  };
 }
