@@ -29,7 +29,8 @@ import {
 import { type ConfigInput, newId, parseConfig, type RequestContext, systemClock } from '../src/core/index.ts';
 import { bootstrapUser } from '../src/main.ts';
 import { type AuditEventsTable, type Db, openDatabase, sql } from '../src/storage/index.ts';
-import { Client, expectOk, json, PASSWORD, stepUpWithNewTotp } from '../test/helpers/server.ts';
+import { Client, expectOk, json, PASSWORD, } from '../test/helpers/server.ts';
+import { engineerInFraud } from './lib/fixture.ts';
 import { forkScript, type ServerReady } from './lib/proc.ts';
 import { fmt, median, type Section, verdict } from './lib/report.ts';
 
@@ -502,15 +503,7 @@ async function timeToDetectRun(s: AuditSettings, tmp: string, log: Log): Promise
   try {
     const { url } = await proc.ready;
     log(`  server up; fixture: project, artifact, ${s.ttdUsers} data-scientists`);
-    const admin = new Client(url);
-    await expectOk(await admin.login('admin'));
-    // Admins must enroll a second factor, and granting roles needs a fresh one: through the API.
-    await stepUpWithNewTotp(admin);
-    await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
-    await expectOk(await admin.post('/v1/admin/users', { username: 'ml-engineer', password: PASSWORD }));
-    await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: 'user:ml-engineer', role: 'ml-engineer' }));
-    const eng = new Client(url);
-    await expectOk(await eng.login('ml-engineer'));
+    const { admin, eng } = await engineerInFraud(url);
     const V = '/v1/projects/fraud/models/churn/versions/1';
     await expectOk(await eng.post('/v1/projects/fraud/models', { name: 'churn' }));
     await expectOk(await eng.post('/v1/projects/fraud/models/churn/versions', {}));

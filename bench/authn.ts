@@ -21,6 +21,7 @@ import { parseConfig } from '../src/core/index.ts';
 import { bootstrapUser, buildServices } from '../src/main.ts';
 import { CLI, deviceLogin, form } from '../test/helpers/oauth.ts';
 import { Client, expectOk, json, PASSWORD, stepUpWithNewTotp } from '../test/helpers/server.ts';
+import { engineerInFraud } from './lib/fixture.ts';
 import { forkScript, type ServerReady } from './lib/proc.ts';
 import { fmt, median, type Section, verdict } from './lib/report.ts';
 
@@ -172,15 +173,7 @@ interface Fixture {
 }
 
 async function fixture(url: string): Promise<Fixture> {
-  const admin = new Client(url);
-  await expectOk(await admin.login('admin'));
-  // Admins must enroll a second factor, and granting roles needs a fresh one: through the API.
-  await stepUpWithNewTotp(admin);
-  await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
-  await expectOk(await admin.post('/v1/admin/users', { username: 'ml-engineer', password: PASSWORD }));
-  await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: 'user:ml-engineer', role: 'ml-engineer' }));
-  const eng = new Client(url);
-  await expectOk(await eng.login('ml-engineer'));
+  const { admin, eng } = await engineerInFraud(url);
   return { url, admin, eng };
 }
 

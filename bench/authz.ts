@@ -14,7 +14,8 @@ import type { Principal, RequestContext, ResourceRef } from '../src/core/index.t
 import { systemClock } from '../src/core/index.ts';
 import { bootstrapUser, DEFAULT_POLICIES_DIR } from '../src/main.ts';
 import { type Database, InProcessEventBus, openDatabase, type RoleBindingsTable } from '../src/storage/index.ts';
-import { Client, expectOk, PASSWORD, stepUpWithNewTotp } from '../test/helpers/server.ts';
+import { expectOk, PASSWORD, } from '../test/helpers/server.ts';
+import { engineerInFraud } from './lib/fixture.ts';
 import { type Forked, forkScript, type ServerReady } from './lib/proc.ts';
 import { fmt, median, type Section, verdict } from './lib/report.ts';
 
@@ -162,15 +163,7 @@ async function startServer(tmp: string, name: string, config: Record<string, unk
   await bootstrapUser({ dataDir }, { username: 'admin', password: PASSWORD, platformAdmin: true });
   const proc: Forked<ServerReady> = forkScript<ServerReady>('server-child.ts', [dataDir, JSON.stringify(config)]);
   const { url } = await proc.ready;
-  const admin = new Client(url);
-  await expectOk(await admin.login('admin'));
-  // Admins must enroll a second factor, and granting roles needs a fresh one: through the API.
-  await stepUpWithNewTotp(admin);
-  await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
-  await expectOk(await admin.post('/v1/admin/users', { username: 'ml-engineer', password: PASSWORD }));
-  await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: 'user:ml-engineer', role: 'ml-engineer' }));
-  const eng = new Client(url);
-  await expectOk(await eng.login('ml-engineer'));
+  const { eng } = await engineerInFraud(url);
   await expectOk(await eng.post('/v1/projects/fraud/models', { name: 'churn' }));
   for (let i = 0; i < models; i++) await expectOk(await eng.post('/v1/projects/fraud/models', { name: `m-${i}` }));
   return { proc, url, eng, dataDir };

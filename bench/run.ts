@@ -32,11 +32,12 @@ import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { bootstrapUser } from '../src/main.ts';
-import { Client, expectOk, json, PASSWORD, stepUpWithNewTotp } from '../test/helpers/server.ts';
+import { type Client, expectOk, json, PASSWORD, } from '../test/helpers/server.ts';
 import { type AuditResults, auditSettings, runAudit } from './audit.ts';
 import { type AuthnResults, authnSettings, runAuthn } from './authn.ts';
 import { type AuthzResults, authzSettings, runAuthz } from './authz.ts';
 import type { DiskResult } from './disk-child.ts';
+import { engineerInFraud } from './lib/fixture.ts';
 import { cleanupNow, type Forked, forkScript, machineLoad, onCleanup, readHwm, readRss, resetHwm, type ServerReady, spawnTracked } from './lib/proc.ts';
 import { fmt, MiB, median, mibPerSec, type Section, table, verdict } from './lib/report.ts';
 import { download, upload } from './lib/transfer.ts';
@@ -165,15 +166,7 @@ async function startModelkeep(name: string): Promise<Modelkeep> {
   await bootstrapUser({ dataDir }, { username: 'admin', password: PASSWORD, platformAdmin: true });
   const proc = forkScript<ServerReady>('server-child.ts', [dataDir]);
   const { url, pid } = await proc.ready;
-  const admin = new Client(url);
-  await expectOk(await admin.login('admin'));
-  // Admins must enroll a second factor, and granting roles needs a fresh one: through the API.
-  await stepUpWithNewTotp(admin);
-  await expectOk(await admin.post('/v1/projects', { name: 'fraud' }));
-  await expectOk(await admin.post('/v1/admin/users', { username: 'ml-engineer', password: PASSWORD }));
-  await expectOk(await admin.post('/v1/projects/fraud/bindings', { principal: 'user:ml-engineer', role: 'ml-engineer' }));
-  const eng = new Client(url);
-  await expectOk(await eng.login('ml-engineer'));
+  const { eng } = await engineerInFraud(url);
   await expectOk(await eng.post('/v1/projects/fraud/models', { name: 'churn' }));
   return { proc, url, pid, dataDir, eng };
 }
