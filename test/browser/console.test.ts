@@ -307,6 +307,30 @@ describe('web console in Chromium', () => {
     await context.close();
   });
 
+  test('alerts page: a denial burst raises an alert, the admin acknowledges it in the console, the server records who', async () => {
+    // An outsider probes a project it cannot see: every answer is a 404 and a denial.
+    for (let i = 0; i < 25; i++) await (await w.as.outsider.get('/v1/projects/fraud/models')).arrayBuffer();
+    type AlertView = { id: string; rule: string; acknowledgedAt: string | null; acknowledgedBy: string | null };
+    let alert: AlertView | undefined;
+    for (let i = 0; i < 100 && !alert; i++) {
+      const list = await json<{ alerts: AlertView[] }>(await expectOk(await w.admin.get('/v1/alerts?unacknowledged=true')));
+      alert = list.alerts.find((a) => a.rule === 'denial-burst');
+      if (!alert) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(alert, 'the denial-burst detector raised an alert');
+    const { context, page, problems } = await newContext(browser, w.server.url);
+    await signIn(page, 'admin');
+    await page.goto('/#/alerts');
+    await page.getByTestId(`ack-${alert.id}`).click();
+    await page.getByText('acknowledged by admin').first().waitFor();
+    const after = await json<{ alerts: AlertView[] }>(await expectOk(await w.admin.get('/v1/alerts')));
+    const acked = after.alerts.find((a) => a.id === alert?.id);
+    assert.equal(acked?.acknowledgedBy, 'admin');
+    assert.ok(acked?.acknowledgedAt);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   test('CSRF: the token comes only from this session, and a mutation without it is refused', async () => {
     const c = await w.client('ml-engineer');
     const r = await c.get('/v1/auth/csrf');
