@@ -98,6 +98,17 @@ describe('web console in Chromium', () => {
     assert.equal(wrongPassword, 'Invalid username or password.');
     assert.equal(unknownUser, wrongPassword);
     await shot(page, 'sign-in');
+    // Repeated failures for one account meet the throttle (unknown accounts like real ones):
+    // the page says how long to wait; nothing locks the account for good.
+    let throttled = false;
+    for (let i = 0; i < 10 && !throttled; i++) {
+      await page.getByTestId('username').fill('throttle-probe');
+      await page.getByTestId('password').fill('not the password at all');
+      const [res] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/auth/login')), page.getByTestId('sign-in').click()]);
+      throttled = res.status() === 429;
+    }
+    assert.ok(throttled, 'the sixth failure or so answers 429');
+    await page.getByText(/Too many attempts\. Try again in \d+ seconds\./).waitFor();
 
     await signIn(page, 'ml-engineer');
     await page.getByTestId('projects').getByText('fraud').waitFor();
