@@ -121,14 +121,15 @@ export class CedarEngine {
   readonly policyIds: readonly string[];
   readonly files: readonly string[];
   readonly #psetId: string;
-  readonly #schemaName: string;
+
+  /** Per action: its Action entity and those of the groups it is in (from the schema). */
+  #actionEntities = new Map<string, cedar.EntityJson[]>();
 
   private constructor(policyVersion: string, policyIds: string[], files: string[]) {
     this.policyVersion = policyVersion;
     this.policyIds = policyIds;
     this.files = files;
     this.#psetId = `modelkeep-policies-${policyVersion}`;
-    this.#schemaName = `modelkeep-schema-${policyVersion}`;
   }
 
   /** Loads and validates a policy folder; throws PolicyLoadError listing every problem. */
@@ -186,8 +187,9 @@ export class CedarEngine {
     const engine = new CedarEngine(version, ids, files.map((f) => f.name).sort());
     const ps = cedar.preparsePolicySet(engine.#psetId, { staticPolicies: policies });
     if (ps.type === 'failure') throw new PolicyLoadError(label, ps.errors.map(describe));
-    const ss = cedar.preparseSchema(engine.#schemaName, schema.text);
-    if (ss.type === 'failure') throw new PolicyLoadError(label, ss.errors.map(describe));
+    const json = cedar.schemaToJson(schema.text);
+    if (json.type === 'failure') throw new PolicyLoadError(label, json.errors.map(describe));
+    engine.#actionEntities = actionHierarchy(json.json);
     return engine;
   }
 
@@ -200,10 +202,12 @@ export class CedarEngine {
         action: { type: `${NAMESPACE}::Action`, id: req.action },
         resource: uid(req.resource),
         context: cedarContext(req.context),
-        entities: req.entities,
+        // Evaluated without the schema (a fifth off each call): the policies were validated
+        // against it at load, the guard builds every request and entity itself, and the action
+        // hierarchy (each action's scope group) comes along as entities. Any evaluation error
+        // still denies (below).
+        entities: [...req.entities, ...(this.#actionEntities.get(req.action) ?? [])],
         preparsedPolicySetId: this.#psetId,
-        preparsedSchemaName: this.#schemaName,
-        validateRequest: true,
       });
     } catch (err) {
       return { ...base, decision: 'deny', reasons: [], errors: [`authorizer failed: ${err instanceof Error ? err.message : String(err)}`] };
@@ -217,6 +221,30 @@ export class CedarEngine {
     if (errors.length > 0) return { ...base, decision: 'deny', reasons: diagnostics.reason, errors };
     return { ...base, decision, reasons: diagnostics.reason, errors: [] };
   }
+}
+
+/** The action groups of the schema as entities, per action with its ancestors (transitively). */
+function actionHierarchy(json: cedar.SchemaJson<string>): Map<string, cedar.EntityJson[]> {
+  const ns = (json as Record<string, { actions?: Record<string, { memberOf?: { id: string; type?: string }[] }> }>)[NAMESPACE];
+  const actions = ns?.actions ?? {};
+  const type = `${NAMESPACE}::Action`;
+  const parentsOf = (id: string) => (actions[id]?.memberOf ?? []).map((m) => m.id);
+  const out = new Map<string, cedar.EntityJson[]>();
+  for (const id of Object.keys(actions)) {
+    const seen = new Set<string>();
+    const queue = [id];
+    const list: cedar.EntityJson[] = [];
+    while (queue.length > 0) {
+      const a = queue.shift() as string;
+      if (seen.has(a)) continue;
+      seen.add(a);
+      const parents = parentsOf(a);
+      list.push({ uid: { type, id: a }, attrs: {}, parents: parents.map((p) => ({ type, id: p })) });
+      queue.push(...parents);
+    }
+    out.set(id, list);
+  }
+  return out;
 }
 
 function cedarContext(c: DecisionContext): cedar.Context {
