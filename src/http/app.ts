@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyLoggerOptions, type FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import type { AlertStore, AuditTree, MetricsExporter } from '../audit/index.ts';
 import type { PolicyService } from '../authz/index.ts';
@@ -64,18 +64,25 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteInfo[] {
   return ROUTES.get(app) ?? [];
 }
 
+/** Never log credentials: the logger sees no headers (redacted if it ever does) and no query strings. */
+function loggerOptions(level: Config['logLevel']): false | (FastifyLoggerOptions & { level: string; redact: string[] }) {
+  if (level === 'silent') return false;
+  return {
+    level,
+    redact: ['req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'],
+    serializers: {
+      // Query strings can carry one-time values (a device login's user code in
+      // /device?user_code= and /v1/auth/device?userCode=): the log keeps the path only.
+      req: (req: FastifyRequest) => ({ method: req.method, url: req.url.split('?', 1)[0] ?? '', reqId: req.id, remoteAddress: req.ip }),
+    },
+  };
+}
+
 export function buildApp(services: AppServices, config: Config): FastifyInstance {
   const tls = config.tls !== undefined;
   const t = config.timeouts;
   const app = Fastify({
-    logger:
-      config.logLevel === 'silent'
-        ? false
-        : {
-            level: config.logLevel,
-            // Never log credentials: the logger sees no headers, and these paths are redacted if it ever does.
-            redact: ['req.headers.cookie', 'req.headers.authorization', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]'],
-          },
+    logger: loggerOptions(config.logLevel),
     genReqId: () => `req_${newSecret(12)}`,
     trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     bodyLimit: config.limits.maxJsonBytes,

@@ -450,6 +450,36 @@ test('serve runs the server and exits 0 on SIGTERM', async () => {
   assert.equal(code, 0);
 });
 
+test('serve logs requests without their query strings (a device user code never reaches the log)', async () => {
+  const dir = join(root, 'serve-log-data');
+  const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', dir, '--port', '0', '--log-level', 'info', '--json'], {
+    cwd: root,
+    env: { ...process.env, MODELKEEP_CONFIG_DIR: configDir('nobody') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const url = await new Promise<string>((done, fail) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /"listening":"(http:[^"]+)"/.exec(out);
+      if (m?.[1]) done(m[1]);
+    });
+    child.on('exit', (code) => fail(new Error(`serve exited early with ${code}`)));
+  });
+  await (await fetch(`${url}/v1/auth/device?userCode=QWXZ-KLMN`)).arrayBuffer();
+  await (await fetch(`${url}/device?user_code=QWXZ-KLMN`)).arrayBuffer();
+  await new Promise<number | null>((done) => {
+    child.removeAllListeners('exit');
+    child.on('exit', (c) => done(c));
+    child.kill('SIGTERM');
+  });
+  assert.match(out, /\/v1\/auth\/device/, 'the request was logged');
+  assert.ok(!out.includes('QWXZ-KLMN'), 'the user code is not in the log');
+});
+
 // pull must never write outside --out, whatever path a server names (zip-slip)
 test('artifact-path.traversal: resolveOutputPath refuses paths that leave --out', async () => {
   const out = join(root, 'traversal-out');
