@@ -3,54 +3,15 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { AuditEvent } from './audit-log.ts';
+import { EVENT_KEYS, LEAF_FORMAT, leafFields } from './leaf-format.ts';
 
-export const LEAF_FORMAT = 'modelkeep-audit-event/1';
-
-/** The members of an event's leaf: the one definition of the leaf format. */
-export function leafFields(e: AuditEvent): Record<(typeof EVENT_KEYS)[number], unknown> {
-  return {
-    v: LEAF_FORMAT,
-    seq: e.seq,
-    time: e.time,
-    actorId: e.actorId,
-    actor: e.actor,
-    sessionId: e.sessionId,
-    ip: e.ip,
-    userAgent: e.userAgent,
-    action: e.action,
-    resource: e.resource,
-    projectId: e.projectId,
-    outcome: e.outcome,
-    reason: e.reason,
-    policyVersion: e.policyVersion,
-    requestId: e.requestId,
-    details: e.details,
-  };
-}
+export { LEAF_FORMAT, leafFields } from './leaf-format.ts';
 
 /** The leaf bytes of an event (written by the log, recomputed by the verifier). */
 export function eventLeafData(e: AuditEvent): Buffer {
   return Buffer.from(leafText(e), 'utf8');
 }
 
-const EVENT_KEYS = [
-  'v',
-  'seq',
-  'time',
-  'actorId',
-  'actor',
-  'sessionId',
-  'ip',
-  'userAgent',
-  'action',
-  'resource',
-  'projectId',
-  'outcome',
-  'reason',
-  'policyVersion',
-  'requestId',
-  'details',
-] as const;
 // RFC 8785 §3.2.3: members sorted by their names' UTF-16 code units (Array#sort's default).
 const SORTED_KEYS: readonly (typeof EVENT_KEYS)[number][] = [...EVENT_KEYS].sort();
 const KEY_PREFIX: readonly string[] = SORTED_KEYS.map((k) => `${JSON.stringify(k)}:`);

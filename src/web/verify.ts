@@ -1,11 +1,11 @@
 // Checking the audit log from the browser, trusting nothing but the public key: the signed
 // tree head (Ed25519, WebCrypto), an event's inclusion proof and the consistency proof
 // between two heads (RFC 9162 §2.1.3.2 and §2.1.4.2), with leaves recomputed from the
-// events the API returns (the leaf format of src/audit/canonical.ts: RFC 8785 JSON).
+// events the API returns (the server's own leaf format, src/audit/leaf-format.ts, as RFC 8785 JSON).
 import canonicalize from 'canonicalize';
+import { leafFields } from '../audit/leaf-format.ts';
 import type { AuditEvent, TreeHead } from './api.ts';
 
-const LEAF_FORMAT = 'modelkeep-audit-event/1';
 const HEAD_DOMAIN = 'modelkeep-tree-head/1\n';
 
 function hex(b: Uint8Array): string {
@@ -41,24 +41,7 @@ export async function fileSha256(file: Blob): Promise<string> {
 }
 
 export async function eventLeafHash(e: AuditEvent): Promise<string> {
-  const text = canonicalize({
-    v: LEAF_FORMAT,
-    seq: e.seq,
-    time: e.time,
-    actorId: e.actorId,
-    actor: e.actor,
-    sessionId: e.sessionId,
-    ip: e.ip,
-    userAgent: e.userAgent,
-    action: e.action,
-    resource: e.resource,
-    projectId: e.projectId,
-    outcome: e.outcome,
-    reason: e.reason,
-    policyVersion: e.policyVersion,
-    requestId: e.requestId,
-    details: e.details,
-  });
+  const text = canonicalize(leafFields(e));
   if (text === undefined) throw new Error('event cannot be canonicalized');
   return hex(await sha256(new Uint8Array([0]), new TextEncoder().encode(text)));
 }
