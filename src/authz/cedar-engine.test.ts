@@ -18,6 +18,7 @@ import {
   resourceFromRef,
   sliceEntities,
 } from './cedar-engine.ts';
+import { POLICY_ACTIONS } from './policy-tools.ts';
 import { PLATFORM_ADMIN_ACTIONS, projectRequirement } from './role-matrix-oracle.ts';
 
 const POLICIES = join(import.meta.dirname, '..', '..', 'policies');
@@ -307,28 +308,9 @@ function representativeResources(action: Action): ResourceRef[] {
   }
 }
 
-const ACTIONS: Action[] = [
-  'project:create',
-  'project:read',
-  'model:create',
-  'model:read',
-  'version:create',
-  'version:read',
-  'artifact:upload',
-  'version:finalize',
-  'artifact:download',
-  'version:promote',
-  'deployment:read',
-  'deployment:update',
-  'pipeline:read',
-  'pipeline:trigger',
-  'audit:read',
-  'binding:read',
-  'binding:manage',
-  'user:create',
-  'user:read',
-  'user:deactivate',
-];
+// Every action the skeleton's role matrix (the oracle) knows: all but the policy-admin ones,
+// which came with Cedar and are covered by policies/tests/policy-admin.json.
+const ACTIONS: Action[] = POLICY_ACTIONS.filter((a) => !a.startsWith('policy:'));
 
 function cedarRequest(persona: Persona, action: Action, r: ResourceRef): DecideRequest {
   const sliced = sliceEntities({ type: 'User', id: SELF, roles: persona.roles }, resourceFromRef(r));
