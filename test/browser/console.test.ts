@@ -281,7 +281,13 @@ describe('web console in Chromium', () => {
     await page.getByTestId('filter-outcome').selectOption('deny');
     await page.getByTestId('filter-apply').click();
     await page.waitForURL(/actor=viewer/);
-    const rows = await page.getByTestId('events').locator('tbody tr').allTextContents();
+    // The filtered page renders after its request returns: wait (bounded) for its rows.
+    let rows: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      rows = await page.getByTestId('events').locator('tbody tr').allTextContents();
+      if (rows.length > 0 && rows.every((r) => r.includes('viewer') && r.includes('deny'))) break;
+      await page.waitForTimeout(100);
+    }
     assert.ok(rows.length >= 1, 'the viewer denial is listed');
     for (const r of rows) assert.ok(r.includes('viewer') && r.includes('deny'), r);
 
