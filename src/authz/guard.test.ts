@@ -116,6 +116,43 @@ describe('guard over Cedar', () => {
     assert.equal(p.reason, 'this action needs the platform-admin role');
   });
 
+  test('visible() answers exactly what check() says of visibility, for every kind of caller', async () => {
+    const op: Principal = { kind: 'operator', id: 'operator', username: 'operator' };
+    const anon: Principal = { kind: 'anonymous' };
+    const callers: Principal[] = [
+      user('usr_v'),
+      user('usr_rm', { mfaAt: clock.now(), amr: ['pwd', 'otp', 'mfa'] }),
+      user('usr_pa'),
+      user('usr_nobody'),
+      user('usr_v', { projectId: 'prj_fraud', authMethod: 'api-key' }),
+      user('usr_v', { projectId: 'prj_other', authMethod: 'api-key' }),
+      user('usr_rm', { scopes: ['read'], authMethod: 'access-token' }),
+      op,
+      anon,
+    ];
+    const refs: ResourceRef[] = [
+      { ...P, type: 'project', path: 'fraud' },
+      version('production'),
+      { type: 'project', path: 'other', projectId: 'prj_other', projectName: 'other' },
+      { type: 'user', path: '*', projectId: null },
+    ];
+    const guard = g();
+    let compared = 0;
+    for (const p of callers) {
+      for (const r of refs) {
+        for (const action of ['project:read', 'version:promote', 'user:create'] as Action[]) {
+          const expected = (await guard.check(ctx(p), action, r)).visible;
+          assert.equal(await guard.visible(ctx(p), r), expected, `${p.kind}:${'id' in p ? p.id : ''} ${action} ${r.path}`);
+          compared++;
+        }
+      }
+    }
+    assert.equal(compared, callers.length * refs.length * 3);
+    // Some callers see the project and some do not: the comparison covered both answers.
+    assert.equal(await guard.visible(ctx(user('usr_v')), refs[0] as ResourceRef), true);
+    assert.equal(await guard.visible(ctx(user('usr_nobody')), refs[0] as ResourceRef), false);
+  });
+
   test('the local operator only bootstraps', async () => {
     const op: Principal = { kind: 'operator', id: 'operator', username: 'operator' };
     assert.equal((await g().check(ctx(op), 'user:create', { type: 'user', path: 'x', projectId: null })).decision, 'allow');
@@ -161,6 +198,10 @@ describe('the PDP seam', () => {
     assert.equal(two.calls.length, 1);
     const denied = await guard.check(c, 'version:finalize', version());
     assert.equal(denied.decision, 'deny');
+    const calls = two.calls.length;
+    assert.equal(await guard.visible(c, version()), true);
+    assert.equal(await guard.visible(ctx(user('usr_nobody')), version()), false);
+    assert.equal(two.calls.length, calls, 'visibility is answered from the bindings, without the engine');
   });
 
   test('an engine that throws is a denial (fail closed)', async () => {

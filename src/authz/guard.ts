@@ -122,6 +122,21 @@ export class Guard implements Authorizer<Work> {
     }
   }
 
+  async visible(ctx: RequestContext, r: ResourceRef, work?: Work): Promise<boolean> {
+    // The same answers as #decide gives in Decision.visible, in the same order.
+    const p = ctx.principal;
+    if (p.kind === 'anonymous') return false;
+    if (p.kind === 'operator') return true;
+    if (p.kind === 'user' && p.projectId != null && r.projectId !== p.projectId) return r.projectId === null;
+    if (r.projectId === null) return true;
+    try {
+      const slice = await this.#slice(p, ctx.now.getTime(), work);
+      return slice.platformAdmin || slice.projects.has(r.projectId);
+    } catch {
+      return false;
+    }
+  }
+
   async #decide(ctx: RequestContext, action: Action, r: ResourceRef, work?: Work): Promise<Decision> {
     const p = ctx.principal;
     if (p.kind === 'anonymous') return deny('authentication required', false, this.policyVersion);
@@ -137,12 +152,7 @@ export class Guard implements Authorizer<Work> {
     }
     const context = this.context(ctx, p, r);
     const now = ctx.now.getTime();
-    if (work || this.#opts.cacheSize === 0) {
-      // Inside a transaction: read the bindings with it and keep nothing (the transaction
-      // may roll back; writes are rare next to reads).
-      const slice = await this.#loadSlice(p, now, work?.tx);
-      return this.#evaluate(p, slice, action, r, context);
-    }
+    if (work || this.#opts.cacheSize === 0) return this.#evaluate(p, await this.#slice(p, now, work), action, r, context);
     // Epochs are read before any data: an entry computed while a change lands is stored
     // under the old epoch and never found again.
     const g = this.#epochs.global;
@@ -155,15 +165,27 @@ export class Guard implements Authorizer<Work> {
       return hit.decision;
     }
     this.#misses++;
-    const sliceKey = `${g}|${p.kind}:${p.id}|${pe}`;
+    const slice = await this.#slice(p, now);
+    const decision = this.#evaluate(p, slice, action, r, context);
+    this.#decisions.set(key, { decision, validUntil: slice.validUntil });
+    return decision;
+  }
+
+  /** The principal's active bindings: cached per principal epoch, read afresh inside a transaction. */
+  async #slice(p: Subject, now: number, work?: Work): Promise<Slice> {
+    if (work || this.#opts.cacheSize === 0) {
+      // Inside a transaction: read the bindings with it and keep nothing (the transaction
+      // may roll back; writes are rare next to reads).
+      return this.#loadSlice(p, now, work?.tx);
+    }
+    // The epochs are read before the bindings (see #decide).
+    const sliceKey = `${this.#epochs.global}|${p.kind}:${p.id}|${this.#epochs.principal(p.id)}`;
     let slice = this.#slices.get(sliceKey);
     if (slice === undefined || now >= slice.validUntil) {
       slice = await this.#loadSlice(p, now);
       this.#slices.set(sliceKey, slice);
     }
-    const decision = this.#evaluate(p, slice, action, r, context);
-    this.#decisions.set(key, { decision, validUntil: slice.validUntil });
-    return decision;
+    return slice;
   }
 
   async #loadSlice(p: Subject, now: number, ex?: Work['tx']): Promise<Slice> {

@@ -94,4 +94,10 @@ export interface Authorizer<Tx = unknown> {
   authorize(ctx: RequestContext, action: Action, resource: ResourceRef, tx?: Tx, details?: Record<string, unknown>): Promise<Decision>;
   /** Decides without throwing and without recording (for listing visible things). */
   check(ctx: RequestContext, action: Action, resource: ResourceRef, tx?: Tx): Promise<Decision>;
+  /**
+   * Whether the caller may know that the resource exists: exactly `check(…).visible` for
+   * any action, without a policy evaluation and without recording (name lookups ask it
+   * before looking inside a project; the action itself is then authorized).
+   */
+  visible(ctx: RequestContext, resource: ResourceRef, tx?: Tx): Promise<boolean>;
 }

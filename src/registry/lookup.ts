@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import { type AuditLog, type Work, withAudit } from '../audit/index.ts';
 import type { Authorizer, RequestContext } from '../core/index.ts';
 import { invalidInput, notFound, validateName } from '../core/index.ts';
-import type { Database, ModelsTable, ModelVersionsTable, ProjectsTable } from '../storage/index.ts';
+import { type Database, type ModelsTable, type ModelVersionsTable, type ProjectsTable, readFirst } from '../storage/index.ts';
 import { projectRef } from './refs.ts';
 
 export class Lookup {
@@ -28,26 +28,30 @@ export class Lookup {
   async project(ctx: RequestContext, name: unknown, work?: Work): Promise<ProjectsTable> {
     const n = validateName(name, 'project');
     const ex = work?.tx ?? this.#db;
-    const p = await ex.selectFrom('projects').selectAll().where('name', '=', n).executeTakeFirst();
+    const p = await readFirst(ex, 'lookup:project', () => ex.selectFrom('projects').selectAll().where('name', '=', n).compile(), [n]);
     if (!p) return this.#missing(ctx, 'project', n, work);
     // Before looking inside: a project the caller cannot see answers exactly like a
     // missing one, whatever is asked of it (no existence oracle, MC-AZ-01).
-    const d = await this.#guard.check(ctx, 'project:read', projectRef(p), work);
-    if (!d.visible) return this.#missing(ctx, 'project', n, work);
+    if (!(await this.#guard.visible(ctx, projectRef(p), work))) return this.#missing(ctx, 'project', n, work);
     return p;
   }
 
   async model(ctx: RequestContext, p: ProjectsTable, name: unknown, work?: Work): Promise<ModelsTable> {
     const n = validateName(name, 'model');
     const ex = work?.tx ?? this.#db;
-    const m = await ex.selectFrom('models').selectAll().where('project_id', '=', p.id).where('name', '=', n).executeTakeFirst();
+    const m = await readFirst(ex, 'lookup:model', () => ex.selectFrom('models').selectAll().where('project_id', '=', p.id).where('name', '=', n).compile(), [p.id, n]);
     return m ?? this.#missing(ctx, 'model', `${p.name}/${n}`, work);
   }
 
   async version(ctx: RequestContext, p: ProjectsTable, m: ModelsTable, v: unknown, work?: Work): Promise<ModelVersionsTable> {
     const num = parseVersion(v);
     const ex = work?.tx ?? this.#db;
-    const row = await ex.selectFrom('model_versions').selectAll().where('model_id', '=', m.id).where('version', '=', num).executeTakeFirst();
+    const row = await readFirst(
+      ex,
+      'lookup:version',
+      () => ex.selectFrom('model_versions').selectAll().where('model_id', '=', m.id).where('version', '=', num).compile(),
+      [m.id, num],
+    );
     return row ?? this.#missing(ctx, 'version', `${p.name}/${m.name}@${num}`, work);
   }
 }

@@ -4,7 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { migrate } from './migrations.ts';
 import type { Database } from './schema.ts';
-import { nodeSqliteDialect, openSqlite } from './sqlite-dialect.ts';
+import { nodeSqliteDialect, openSqlite, registerSqliteHandle } from './sqlite-dialect.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -36,6 +36,7 @@ export async function openDatabase(opts: { dataDir: string; databaseUrl?: string
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const sqlite = openSqlite(join(opts.dataDir, 'modelkeep.db'));
     kysely = new Kysely<Database>({ dialect: nodeSqliteDialect(sqlite) });
+    registerSqliteHandle(kysely, sqlite);
     dialect = 'sqlite';
   }
   try {

@@ -70,3 +70,19 @@ export function nodeSqliteDialect(db: DatabaseSync): SqliteDialect {
   };
   return new SqliteDialect({ database: adapter });
 }
+
+// The handle under a Kysely instance opened on SQLite, for the few hot paths that run a
+// whole transaction synchronously (the audit log's group commit). They must take Kysely's
+// connection first (`kysely.connection().execute`): node:sqlite has one connection, and a
+// Kysely transaction holds it across awaits, so running a statement beside it would join
+// that transaction.
+const handles = new WeakMap<object, DatabaseSync>();
+
+export function registerSqliteHandle(kysely: object, db: DatabaseSync): void {
+  handles.set(kysely, db);
+}
+
+/** The SQLite handle of a Kysely instance from openDatabase; null on PostgreSQL or a transaction. */
+export function sqliteHandleOf(kysely: object): DatabaseSync | null {
+  return handles.get(kysely) ?? null;
+}
