@@ -5,8 +5,9 @@
 import { CompiledQuery, type Kysely, PostgresAdapter, type Transaction } from 'kysely';
 import type { RequestContext } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
-import type { AuditEventsTable, Database } from '../storage/index.ts';
+import { type AuditEventsTable, type Database, sqliteHandleOf } from '../storage/index.ts';
 import { digest, eventLeafHash } from './canonical.ts';
+import { type PreparedEvent, SqliteAppender } from './sqlite-appender.ts';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -83,8 +84,12 @@ const MAX_BATCH = 256;
 
 export class AuditLog {
   readonly #db: Kysely<Database>;
+  /** On SQLite, group commits run synchronously (sqlite-appender.ts). */
+  readonly #sqlite: SqliteAppender | null;
   constructor(db: Kysely<Database>) {
     this.#db = db;
+    const handle = sqliteHandleOf(db);
+    this.#sqlite = handle ? new SqliteAppender(handle, EVENT_COLUMNS) : null;
   }
 
   /** Appends one event using `tx`: it commits or rolls back with the caller's change. */
@@ -135,11 +140,7 @@ export class AuditLog {
         const batch = this.#pending.splice(0, MAX_BATCH);
         let seqs: number[] | null = null;
         try {
-          seqs = await this.#db.transaction().execute(async (tx) => {
-            const out: number[] = [];
-            for (const e of batch) out.push(await this.append(tx, e.ctx, e.input));
-            return out;
-          });
+          seqs = await this.#appendBatch(batch);
         } catch {
           seqs = null;
         }
@@ -151,7 +152,8 @@ export class AuditLog {
         }
         for (const e of batch) {
           try {
-            const seq = await this.#db.transaction().execute((tx) => this.append(tx, e.ctx, e.input));
+            const [seq] = await this.#appendBatch([e]);
+            if (seq === undefined) throw new Error('the audit event was not appended');
             this.#commits++;
             this.#recorded++;
             e.resolve(seq);
@@ -163,6 +165,24 @@ export class AuditLog {
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /** Appends events in one transaction of their own; resolves with their seq numbers once committed. */
+  async #appendBatch(batch: readonly Pending[]): Promise<number[]> {
+    const appender = this.#sqlite;
+    if (appender) {
+      try {
+        // Kysely's connection is held for the synchronous transaction: nothing interleaves.
+        return await this.#db.connection().execute(async () => appender.append(batch, preparedEvent));
+      } catch (err) {
+        throw new ModelkeepError('unavailable', 'the audit log could not be written; the action was not performed', { cause: err });
+      }
+    }
+    return this.#db.transaction().execute(async (tx) => {
+      const out: number[] = [];
+      for (const e of batch) out.push(await this.append(tx, e.ctx, e.input));
+      return out;
+    });
   }
 
   async query(q: AuditQuery): Promise<AuditEvent[]> {
@@ -306,8 +326,14 @@ const EVENT_COLUMNS = [
   'details',
 ] as const satisfies readonly (keyof AuditEventsTable)[];
 
-function eventParameters(row: AuditEventsTable): unknown[] {
+function eventParameters(row: AuditEventsTable): (string | number | null)[] {
   return EVENT_COLUMNS.map((c) => row[c]);
+}
+
+/** The synchronous appender's view of a pending event: its column values and leaf hash. */
+function preparedEvent(seq: number, e: Pending): PreparedEvent {
+  const row = eventRow(seq, e.ctx, e.input);
+  return { parameters: eventParameters(row), leaf: eventLeafHash(toEvent(row)) };
 }
 
 const placeholders = (from: number, count: number) => Array.from({ length: count }, (_, i) => `$${from + i}`).join(', ');

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { type AuditInput, AuditLog } from '../../src/audit/index.ts';
+import { type AuditInput, AuditLog, merkle, readNode, toEvent } from '../../src/audit/index.ts';
+import { eventLeafHash } from '../../src/audit/verifier.ts';
 import type { RequestContext } from '../../src/core/index.ts';
 import { ModelkeepError } from '../../src/core/index.ts';
 import { type Db, openDatabase } from '../../src/storage/index.ts';
@@ -70,6 +71,38 @@ for (const backend of BACKENDS) {
       const written = await db.kysely.selectFrom('audit_events').select('resource').where('resource', 'in', ['thing:200', 'thing:202']).execute();
       assert.equal(written.length, 2);
       assert.equal((await db.kysely.selectFrom('audit_events').select('seq').where('action', '=', 'test.bad').execute()).length, 0);
+    });
+
+    test('group commits interleaved with appends inside other transactions, a rolled-back one and a failed batch build the tree the events hash to', async () => {
+      const audit = new AuditLog(db.kysely);
+      const other = new AuditLog(db.kysely); // a second writer: another service, another process
+      for (let round = 0; round < 12; round++) {
+        await Promise.all(Array.from({ length: 1 + (round % 5) }, (_, i) => audit.record(ctx(300 + i), input(300 + round * 10 + i))));
+        if (round % 3 === 0) await db.kysely.transaction().execute((tx) => audit.append(tx, ctx(400), input(400 + round)));
+        if (round % 4 === 1) await other.record(ctx(500), input(500 + round));
+        if (round % 5 === 2) {
+          // A change that rolls back takes its event with it.
+          await assert.rejects(
+            db.kysely.transaction().execute(async (tx) => {
+              await audit.append(tx, ctx(600), input(600 + round));
+              throw new Error('the change failed');
+            }),
+            /the change failed/,
+          );
+        }
+        if (round === 7) await Promise.allSettled([audit.record(ctx(700), { action: 'test.bad', outcome: 'success', details: { n: 2n } })]);
+      }
+      // Every stored node must be the hash of the events below it: the root read from the
+      // stored nodes equals the root computed from the events themselves.
+      const rows = await db.kysely.selectFrom('audit_events').selectAll().orderBy('seq').execute();
+      const size = rows.length;
+      assert.equal(Number(rows.at(-1)?.seq), size, 'sequence numbers are gap-free');
+      const fromEvents = merkle.rootFromLeafHashes(rows.map((r) => eventLeafHash(toEvent(r))));
+      const fromNodes = await merkle.rangeHash(0, size, (level, index) => readNode(db.kysely, level, index));
+      assert.equal(fromNodes.toString('hex'), fromEvents.toString('hex'));
+      const rolledBack = await db.kysely.selectFrom('audit_events').select('seq').where('resource', 'in', ['thing:602', 'thing:607']).execute();
+      assert.equal(rolledBack.length, 0, 'rolled-back events are gone');
+      assert.ok(rows.some((r) => r.resource === 'thing:409') && rows.some((r) => r.resource === 'thing:509'), 'the other writers were interleaved');
     });
   });
 }
