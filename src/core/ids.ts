@@ -5,6 +5,25 @@ export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString('base64url')}`;
 }
 
+// Request ids are drawn on every request: one randomBytes call per id cost ~4 µs, more
+// than a whole cached authorization. They come from a pool refilled 4 KiB at a time.
+// Not for secrets (newSecret draws its own bytes): a request id only has to be unique
+// and unguessable enough not to collide across processes.
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let used = 0;
+
+/** A random request id, `req_` and 16 URL-safe characters (96 bits). */
+export function newRequestId(): string {
+  if (used + 12 > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    used = 0;
+  }
+  const id = pool.toString('base64url', used, used + 12);
+  used += 12;
+  return `req_${id}`;
+}
+
 /** A secret with 256 bits of entropy, URL-safe. */
 export function newSecret(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');

@@ -7,7 +7,7 @@ import sjson from 'secure-json-parse';
 import type { AlertStore, AuditTree, MetricsExporter } from '../audit/index.ts';
 import type { PolicyService } from '../authz/index.ts';
 import type { Clock, Config } from '../core/index.ts';
-import { ModelkeepError, newSecret } from '../core/index.ts';
+import { ModelkeepError, newRequestId } from '../core/index.ts';
 import type { DeployService } from '../deploy/index.ts';
 import type { IdentityService, WebAuthnService } from '../identity/index.ts';
 import type { ApiKeys, DeviceFlow, ServiceAccounts, TokenService } from '../identity/tokens/index.ts';
@@ -83,7 +83,7 @@ export function buildApp(services: AppServices, config: Config): FastifyInstance
   const t = config.timeouts;
   const app = Fastify({
     logger: loggerOptions(config.logLevel),
-    genReqId: () => `req_${newSecret(12)}`,
+    genReqId: newRequestId,
     trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     bodyLimit: config.limits.maxJsonBytes,
     // Slowloris and idle-connection defences (MC-API-01).
