@@ -245,9 +245,15 @@ export function toEvent(r: AuditEventsTable): AuditEvent {
   };
 }
 
-/** Reads a stored tree node (see migration 0002); a missing node is a broken tree. */
+/** The key column of tree node (level, index): the seq of the append that completed it (migration 0009). */
+export function nodeEndSeq(level: number, index: number): number {
+  return (index + 1) * 2 ** level;
+}
+
+/** Reads a stored tree node (see migrations 0002 and 0009); a missing node is a broken tree. */
 export async function readNode(ex: Executor, level: number, index: number): Promise<Buffer> {
-  const q = compiledOnce(ex, 'node', () => ex.selectFrom('audit_nodes').select('hash').where('level', '=', level).where('idx', '=', index).compile(), [level, index]);
+  const end = nodeEndSeq(level, index);
+  const q = compiledOnce(ex, 'node', () => ex.selectFrom('audit_nodes').select('hash').where('end_seq', '=', end).where('level', '=', level).compile(), [end, level]);
   const r = (await ex.executeQuery(q)).rows[0];
   if (!r) throw new Error(`audit tree node ${level}/${index} is missing`);
   return Buffer.from(r.hash, 'hex');
@@ -282,15 +288,19 @@ function siblingsOf(seq: number): { level: number; index: number }[] {
   return out;
 }
 
-/** Rows for audit_nodes: the leaf, then the nodes it completes, given the siblings' hashes (level order). */
+/** Columns of audit_nodes as appends write them. */
+const NODE_COLUMNS = ['end_seq', 'level', 'idx', 'hash'] as const;
+
+/** Rows for audit_nodes (NODE_COLUMNS, flattened): the leaf, then the nodes it completes, given the siblings' hashes (level order). */
 function newNodes(seq: number, leaf: Buffer, siblings: readonly Buffer[]): (number | string)[] {
-  const values: (number | string)[] = [0, seq - 1, leaf.toString('hex')];
+  // Every node an append completes ends at this seq (migration 0009).
+  const values: (number | string)[] = [seq, 0, seq - 1, leaf.toString('hex')];
   let hash = leaf;
   let i = seq - 1;
   for (let level = 0; level < siblings.length; level++) {
     hash = nodeHashOf(siblings[level]!, hash);
     i = (i - 1) / 2;
-    values.push(level + 1, i, hash.toString('hex'));
+    values.push(seq, level + 1, i, hash.toString('hex'));
   }
   return values;
 }
@@ -345,8 +355,9 @@ function pgInsert(nodes: number): string {
   let q = pgInsertSql.get(nodes);
   if (!q) {
     const ev = `INSERT INTO audit_events (${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES (${placeholders(1, EVENT_COLUMNS.length)})`;
-    const rows = Array.from({ length: nodes }, (_, i) => `(${placeholders(EVENT_COLUMNS.length + 1 + 3 * i, 3)})`).join(', ');
-    q = `WITH e AS (${ev}) INSERT INTO audit_nodes ("level", "idx", "hash") VALUES ${rows}`;
+    const width = NODE_COLUMNS.length;
+    const rows = Array.from({ length: nodes }, (_, i) => `(${placeholders(EVENT_COLUMNS.length + 1 + width * i, width)})`).join(', ');
+    q = `WITH e AS (${ev}) INSERT INTO audit_nodes (${NODE_COLUMNS.map((c) => `"${c}"`).join(', ')}) VALUES ${rows}`;
     pgInsertSql.set(nodes, q);
   }
   return q;
@@ -357,7 +368,7 @@ async function appendPostgres(tx: Executor, ctx: RequestContext, input: AuditInp
   const siblings = await readSiblings(tx, seq);
   const row = eventRow(seq, ctx, input);
   const values = newNodes(seq, eventLeafHash(toEvent(row)), siblings);
-  await tx.executeQuery(CompiledQuery.raw(pgInsert(values.length / 3), [...eventParameters(row), ...values]));
+  await tx.executeQuery(CompiledQuery.raw(pgInsert(values.length / NODE_COLUMNS.length), [...eventParameters(row), ...values]));
   return seq;
 }
 
@@ -400,9 +411,9 @@ async function readSiblings(tx: Executor, seq: number): Promise<Buffer[]> {
       tx
         .selectFrom('audit_nodes')
         .select(['level', 'hash'])
-        .where((eb) => eb.or(needed.map((n) => eb.and([eb('level', '=', n.level), eb('idx', '=', n.index)]))))
+        .where((eb) => eb.or(needed.map((n) => eb.and([eb('end_seq', '=', nodeEndSeq(n.level, n.index)), eb('level', '=', n.level)]))))
         .compile(),
-    needed.flatMap((n) => [n.level, n.index]),
+    needed.flatMap((n) => [nodeEndSeq(n.level, n.index), n.level]),
   );
   const found = new Map<number, string>();
   for (const r of (await tx.executeQuery(q)).rows) found.set(Number(r.level), r.hash);
@@ -418,12 +429,16 @@ async function appendSqlite(tx: Executor, ctx: RequestContext, input: AuditInput
   // Parameters in the column order of `row`, which is built the same way every time.
   await tx.executeQuery(compiledOnce(tx, 'event', () => tx.insertInto('audit_events').values(row).compile(), Object.values(row)));
   const values = newNodes(seq, eventLeafHash(toEvent(row)), siblings);
+  const width = NODE_COLUMNS.length;
   const nodesQuery = compiledOnce(
     tx,
-    `nodes:${values.length / 3}`,
+    `nodes:${values.length / width}`,
     () => {
-      const nodes: { level: number; idx: number; hash: string }[] = [];
-      for (let i = 0; i < values.length; i += 3) nodes.push({ level: values[i] as number, idx: values[i + 1] as number, hash: values[i + 2] as string });
+      // Keys in NODE_COLUMNS order: the compiled parameters are `values` as they stand.
+      const nodes: { end_seq: number; level: number; idx: number; hash: string }[] = [];
+      for (let i = 0; i < values.length; i += width) {
+        nodes.push({ end_seq: values[i] as number, level: values[i + 1] as number, idx: values[i + 2] as number, hash: values[i + 3] as string });
+      }
       return tx.insertInto('audit_nodes').values(nodes).compile();
     },
     values,

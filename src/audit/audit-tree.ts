@@ -148,10 +148,11 @@ export class AuditTree {
     const leaves = await tx
       .selectFrom('audit_nodes')
       .select(['idx', 'hash'])
+      // Leaf i ends at seq i + 1 (the key, migration 0009).
+      .where('end_seq', '>', from)
+      .where('end_seq', '<=', to)
       .where('level', '=', 0)
-      .where('idx', '>=', from)
-      .where('idx', '<', to)
-      .orderBy('idx')
+      .orderBy('end_seq')
       .execute();
     for (let seq = from + 1; seq <= to; seq++) {
       const row = rows[seq - from - 1];

@@ -45,8 +45,8 @@ export class SqliteAppender {
     this.#stmts ??= {
       head: this.#db.prepare('UPDATE "audit_head" SET "next_seq" = "next_seq" + ? WHERE "id" = 1 RETURNING "next_seq"'),
       event: this.#db.prepare(`INSERT INTO "audit_events" (${this.#columns.map((c) => `"${c}"`).join(', ')}) VALUES (${this.#columns.map(() => '?').join(', ')})`),
-      node: this.#db.prepare('INSERT INTO "audit_nodes" ("level", "idx", "hash") VALUES (?, ?, ?)'),
-      read: this.#db.prepare('SELECT "hash" FROM "audit_nodes" WHERE "level" = ? AND "idx" = ?'),
+      node: this.#db.prepare('INSERT INTO "audit_nodes" ("end_seq", "level", "idx", "hash") VALUES (?, ?, ?, ?)'),
+      read: this.#db.prepare('SELECT "hash" FROM "audit_nodes" WHERE "end_seq" = ? AND "level" = ?'),
     };
     return this.#stmts;
   }
@@ -74,7 +74,8 @@ export class SqliteAppender {
         if (frontier.size !== seq - 1) throw new Error(`audit frontier of size ${frontier.size} cannot take event ${seq}`);
         const { parameters, leaf } = prepare(seq, item);
         st.event.run(...parameters);
-        for (const n of push(frontier, leaf)) st.node.run(n.level, n.index, n.hash.toString('hex'));
+        // Every node this append completes ends at its seq (the key, migration 0009).
+        for (const n of push(frontier, leaf)) st.node.run(seq, n.level, n.index, n.hash.toString('hex'));
         seqs.push(seq);
       }
       this.#db.exec('COMMIT');
@@ -94,7 +95,7 @@ export class SqliteAppender {
     for (let level = 0; 2 ** level <= size; level++) {
       if (Math.floor(size / 2 ** level) % 2 === 0) continue;
       const index = Math.floor(size / 2 ** level) - 1;
-      const r = read.get(level, index) as { hash?: unknown } | undefined;
+      const r = read.get((index + 1) * 2 ** level, level) as { hash?: unknown } | undefined;
       if (typeof r?.hash !== 'string' || !/^[0-9a-f]{64}$/.test(r.hash)) throw new Error(`audit tree node ${level}/${index} is missing or malformed`);
       roots[level] = Buffer.from(r.hash, 'hex');
     }

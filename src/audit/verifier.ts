@@ -549,10 +549,11 @@ export async function readDatabaseLog(db: Kysely<Database>, pageSize = 2000): Pr
       const page = await db
         .selectFrom('audit_nodes')
         .select(['idx', 'hash'])
+        // Leaf i ends at seq i + 1 (the key, migration 0009).
+        .where('end_seq', '>', from)
+        .where('end_seq', '<=', leafBound)
         .where('level', '=', 0)
-        .where('idx', '>=', from)
-        .where('idx', '<', leafBound)
-        .orderBy('idx', 'asc')
+        .orderBy('end_seq', 'asc')
         .limit(pageSize)
         .execute();
       for (const r of page) yield { index: Number(r.idx), hash: Buffer.from(r.hash, 'hex') };

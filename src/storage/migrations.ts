@@ -1,6 +1,6 @@
 // One ordered list of migrations, written with Kysely's schema builder so the same
 // migrations serve SQLite and PostgreSQL. Each runs in its own transaction.
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import type { Database } from './schema.ts';
 
 export interface Migration {
@@ -382,7 +382,45 @@ export const migrations: readonly Migration[] = [
       await db.schema.createIndex('api_keys_user').on('api_keys').column('user_id').execute();
     },
   },
+  {
+    id: '0009-audit-append-layout',
+    async up(kdb) {
+      // Keys that grow with every append, so a group commit writes to the right edge of
+      // each B-tree instead of one page per tree level. Tree nodes were keyed (level, idx):
+      // the nodes an append completes have consecutive levels and land in as many places;
+      // keyed by the seq of the append that completed them (end_seq = (idx + 1) * 2^level)
+      // and then level, they are adjacent. On SQLite the node table becomes one B-tree
+      // (WITHOUT ROWID), and audit_events' "bigint primary key" (a separate index beside the
+      // rowid) becomes INTEGER PRIMARY KEY, the rowid itself. Logical columns are unchanged.
+      const db = kdb as AnyDb;
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`ALTER TABLE audit_nodes ADD COLUMN end_seq bigint`.execute(db);
+        await sql`UPDATE audit_nodes SET end_seq = (idx + 1) << level`.execute(db);
+        await sql`ALTER TABLE audit_nodes ALTER COLUMN end_seq SET NOT NULL`.execute(db);
+        await sql`ALTER TABLE audit_nodes DROP CONSTRAINT audit_nodes_pk`.execute(db);
+        await sql`ALTER TABLE audit_nodes ADD CONSTRAINT audit_nodes_pk PRIMARY KEY (end_seq, level)`.execute(db);
+        return;
+      }
+      // The columns as migration 0001 created them (a migration keeps its own copy).
+      const columns = sql.raw('seq, time, actor_id, actor, session_id, ip, user_agent, action, resource, project_id, outcome, reason, policy_version, request_id, details');
+      await sql`CREATE TABLE audit_events_0009 (
+        seq INTEGER PRIMARY KEY, time text NOT NULL, actor_id text, actor text, session_id text, ip text,
+        user_agent text, action text NOT NULL, resource text, project_id text, outcome text NOT NULL,
+        reason text, policy_version text, request_id text, details text NOT NULL)`.execute(db);
+      await sql`INSERT INTO audit_events_0009 (${columns}) SELECT ${columns} FROM audit_events ORDER BY seq`.execute(db);
+      await sql`DROP TABLE audit_events`.execute(db);
+      await sql`ALTER TABLE audit_events_0009 RENAME TO audit_events`.execute(db);
+      await db.schema.createIndex('audit_events_project').on('audit_events').columns(['project_id', 'seq']).execute();
+      await sql`CREATE TABLE audit_nodes_0009 (
+        end_seq INTEGER NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash text NOT NULL,
+        PRIMARY KEY (end_seq, level)) WITHOUT ROWID`.execute(db);
+      await sql`INSERT INTO audit_nodes_0009 (end_seq, level, idx, hash) SELECT (idx + 1) << level, level, idx, hash FROM audit_nodes`.execute(db);
+      await sql`DROP TABLE audit_nodes`.execute(db);
+      await sql`ALTER TABLE audit_nodes_0009 RENAME TO audit_nodes`.execute(db);
+    },
+  },
 ];
+
 
 export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {
   await db.transaction().execute(async (trx) => {

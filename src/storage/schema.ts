@@ -150,6 +150,8 @@ export interface AuditHeadTable {
 }
 
 export interface AuditNodesTable {
+  /** The seq of the append that completed the node, (idx + 1) * 2^level: with level, the key (migration 0009). */
+  end_seq: number;
   level: number;
   idx: number;
   /** Hex SHA-256. */
