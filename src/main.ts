@@ -94,7 +94,7 @@ export async function buildServices(config: Config, clock: Clock = systemClock):
     policies: policyHolder,
     bus,
     // One freshness window for step-up, in the guard's context and in identity's own checks.
-    options: { mfaFreshMinutes: config.mfa.freshMinutes, cacheSize: config.authz.decisionCacheSize, zoneOf },
+    options: { mfaFreshMinutes: config.mfa.freshMinutes, cacheSize: config.authz.decisionCacheSize, bindingsCacheSeconds: config.authz.bindingsCacheSeconds, zoneOf },
   });
   const policies = new PolicyService({ holder: policyHolder, guard, audit, bus });
   const throttle = new Throttle({ db: k, dialect: db.dialect, policy: config.throttle, clock });

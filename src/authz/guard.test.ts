@@ -153,6 +153,30 @@ describe('guard over Cedar', () => {
     assert.equal(await guard.visible(ctx(user('usr_nobody')), refs[0] as ResourceRef), false);
   });
 
+  test('a binding removed by another process stops granting once bindingsCacheSeconds has passed', async () => {
+    const store = new BindingStore(db.kysely);
+    const b = await store.insert(db.kysely, { scope: 'prj_fraud', principalKind: 'user', principalId: 'usr_elsewhere', role: 'viewer', expiresAt: null, createdBy: 'test', now: clock.now() });
+    // This process's guard; the removal below is another process's (no event reaches this bus).
+    const guard = new Guard({ db: db.kysely, audit, policies: holder, options: { bindingsCacheSeconds: 30 } });
+    const at = (seconds: number) => ({ ...ctx(user('usr_elsewhere')), now: new Date(clock.now().getTime() + seconds * 1000) });
+    assert.equal((await guard.check(at(0), 'version:read', version())).decision, 'allow');
+    assert.ok(await store.delete(db.kysely, b.id));
+    // Within the bound the answer is served from memory (the documented cross-process delay) …
+    assert.equal((await guard.check(at(29), 'version:read', version())).decision, 'allow');
+    assert.equal(await guard.visible(at(29), version()), true);
+    // … and after it the bindings are read again: the project no longer exists for the caller.
+    const after = await guard.check(at(31), 'version:read', version());
+    assert.equal(after.decision, 'deny');
+    assert.equal(after.visible, false);
+    assert.equal(await guard.visible(at(31), version()), false);
+    // With 0, every decision reads the bindings.
+    const strict = new Guard({ db: db.kysely, audit, policies: holder, options: { bindingsCacheSeconds: 0 } });
+    const again = await store.insert(db.kysely, { scope: 'prj_fraud', principalKind: 'user', principalId: 'usr_elsewhere', role: 'viewer', expiresAt: null, createdBy: 'test', now: clock.now() });
+    assert.equal((await strict.check(at(0), 'version:read', version())).decision, 'allow');
+    assert.ok(await store.delete(db.kysely, again.id));
+    assert.equal((await strict.check(at(0), 'version:read', version())).visible, false);
+  });
+
   test('the local operator only bootstraps', async () => {
     const op: Principal = { kind: 'operator', id: 'operator', username: 'operator' };
     assert.equal((await g().check(ctx(op), 'user:create', { type: 'user', path: 'x', projectId: null })).decision, 'allow');

@@ -4,8 +4,9 @@
 // 404 rather than 403 when the caller may not even know the resource exists.
 //
 // Decisions are cached exactly (decision-cache.ts): the key holds everything a decision
-// depends on, epochs move with every change, and an entry never outlives the earliest
-// expiry of a binding it was computed from. A hit costs no database round trip: the
+// depends on, epochs move with every change made through this process, and an entry never
+// outlives the earliest expiry of a binding it was computed from, nor bindingsCacheSeconds
+// (the bound on seeing another server process's binding changes). A hit costs no database round trip: the
 // principal's bindings are cached per principal epoch too.
 import type { Kysely } from 'kysely';
 import { type AuditLog, type Work, withAudit } from '../audit/index.ts';
@@ -28,18 +29,24 @@ export interface GuardOptions {
   mfaFreshMinutes: number;
   /** Most decisions kept (least recently used go first); principals' binding slices are bounded alike. 0: no cache. */
   cacheSize: number;
+  /**
+   * The longest a principal's bindings, and decisions made from them, are served from memory.
+   * The bus bumps epochs for changes made through this process; a change made by another
+   * server process (replicas on one PostgreSQL) is seen once this has passed.
+   */
+  bindingsCacheSeconds: number;
   /** Network zone of a client address ('unknown' when none matches). */
   zoneOf?: (ip: string | null) => string;
 }
 
-const DEFAULTS: GuardOptions = { mfaFreshMinutes: 15, cacheSize: 100_000 };
+const DEFAULTS: GuardOptions = { mfaFreshMinutes: 15, cacheSize: 100_000, bindingsCacheSeconds: 30 };
 
 /** The active bindings of one principal, and until when that answer holds. */
 interface Slice {
   roles: RoleGrant[];
   platformAdmin: boolean;
   projects: ReadonlySet<string>;
-  /** Earliest expires_at among the bindings (ms), Infinity when none expires. */
+  /** Until when this answer holds (ms): the earliest expires_at among the bindings, and at most bindingsCacheSeconds after the read. */
   validUntil: number;
 }
 
@@ -190,7 +197,7 @@ export class Guard implements Authorizer<Work> {
 
   async #loadSlice(p: Subject, now: number, ex?: Work['tx']): Promise<Slice> {
     const rows = await this.#bindings.activeOf(p.kind, p.id, new Date(now), ex);
-    let validUntil = Number.POSITIVE_INFINITY;
+    let validUntil = now + this.#opts.bindingsCacheSeconds * 1000;
     const projects = new Set<string>();
     let platformAdmin = false;
     for (const b of rows) {

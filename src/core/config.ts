@@ -295,6 +295,11 @@ export const configSchema = z
         engine: z.enum(['cedar']).default('cedar'),
         /** Most authorization decisions kept in the exact decision cache (least recently used go first). */
         decisionCacheSize: z.number().int().min(1).max(10_000_000).default(100_000),
+        /**
+         * A principal's role bindings (and the decisions made from them) are trusted from memory
+         * this long: changes through this process apply at once, another process's within this bound.
+         */
+        bindingsCacheSeconds: z.number().min(0).max(300).default(30),
         /** The longest a role binding may be granted for (POST …/bindings with expiresAt). */
         maxBindingDays: z.number().positive().max(3650).default(365),
         /** How often expired bindings are swept: each one is audited (binding.expired) once and dropped. */
