@@ -5,7 +5,7 @@
 import { CompiledQuery, type Kysely, PostgresAdapter, type Transaction } from 'kysely';
 import type { RequestContext } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
-import { type AuditEventsTable, type Database, sqliteHandleOf } from '../storage/index.ts';
+import { type AuditEventsTable, compiledOnce, type Database, sqliteHandleOf } from '../storage/index.ts';
 import { digest, eventLeafHash } from './canonical.ts';
 import { type PreparedEvent, SqliteAppender } from './sqlite-appender.ts';
 
@@ -52,25 +52,7 @@ export interface AuditQuery {
   projectIds?: readonly string[];
 }
 
-// The hot statements of an append are compiled once per database (dialect) and shape,
-// then re-run with new parameters: building and compiling them with Kysely on every
-// append cost about as much as SQLite executing them.
-const compiledByAdapter = new WeakMap<object, Map<string, CompiledQuery>>();
-function compiledOnce<R>(ex: Executor, key: string, build: () => CompiledQuery<R>, parameters: readonly unknown[]): CompiledQuery<R> {
-  const adapter = ex.getExecutor().adapter;
-  let cache = compiledByAdapter.get(adapter);
-  if (!cache) {
-    cache = new Map();
-    compiledByAdapter.set(adapter, cache);
-  }
-  const q = cache.get(key);
-  if (!q) {
-    const built = build();
-    cache.set(key, built);
-    return built;
-  }
-  return { ...q, parameters } as CompiledQuery<R>;
-}
+// The hot statements of an append are compiled once per database and shape (compiledOnce).
 
 interface Pending {
   ctx: RequestContext;
