@@ -533,6 +533,10 @@ export async function readDatabaseLog(db: Kysely<Database>, pageSize = 2000): Pr
   const counter = await db.selectFrom('audit_head').select('next_seq').where('id', '=', 1).executeTakeFirst();
   const size = counter ? Number(counter.next_seq) - 1 : 0;
   const leafBound = Math.max(size, ...heads.map((h) => h.treeSize));
+  // A database opened read-only is read in the layout it has: before migration 0009 the
+  // nodes have no end_seq and are keyed (level, idx).
+  const nodes = (await db.introspection.getTables()).find((t) => t.name === 'audit_nodes');
+  const keyedByEnd = nodes?.columns.some((c) => c.name === 'end_seq') ?? true;
 
   async function* events(): AsyncGenerator<VerifiableEvent> {
     let after = 0;
@@ -546,14 +550,13 @@ export async function readDatabaseLog(db: Kysely<Database>, pageSize = 2000): Pr
   async function* storedLeaves(): AsyncGenerator<StoredLeaf> {
     let from = 0;
     while (from < leafBound) {
-      const page = await db
-        .selectFrom('audit_nodes')
-        .select(['idx', 'hash'])
-        // Leaf i ends at seq i + 1 (the key, migration 0009).
-        .where('end_seq', '>', from)
-        .where('end_seq', '<=', leafBound)
-        .where('level', '=', 0)
-        .orderBy('end_seq', 'asc')
+      const base = db.selectFrom('audit_nodes').select(['idx', 'hash']).where('level', '=', 0);
+      const page = await (
+        keyedByEnd
+          ? // Leaf i ends at seq i + 1 (the key, migration 0009).
+            base.where('end_seq', '>', from).where('end_seq', '<=', leafBound).orderBy('end_seq', 'asc')
+          : base.where('idx', '>=', from).where('idx', '<', leafBound).orderBy('idx', 'asc')
+      )
         .limit(pageSize)
         .execute();
       for (const r of page) yield { index: Number(r.idx), hash: Buffer.from(r.hash, 'hex') };

@@ -21,11 +21,17 @@ pg.types.setTypeParser(20, (v: string) => {
   return n;
 });
 
-export async function openDatabase(opts: { dataDir: string; databaseUrl?: string | undefined }): Promise<Db> {
+/**
+ * Opens the database and brings its schema up to date. With `readOnly` (the offline
+ * verifier: evidence is read, never changed) nothing is written — no directory, no
+ * journal-mode change, no migration — and the schema is used as it is found.
+ */
+export async function openDatabase(opts: { dataDir: string; databaseUrl?: string | undefined; readOnly?: boolean }): Promise<Db> {
   let kysely: Kysely<Database>;
   let dialect: Dialect;
+  const readOnly = opts.readOnly === true;
   if (opts.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10 });
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10, ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}) });
     // An idle connection the server drops (restart, failover, pg_terminate_backend) is
     // already discarded by the pool, which then emits 'error': without a listener that
     // event crashes the process. The next query opens a fresh connection.
@@ -33,14 +39,14 @@ export async function openDatabase(opts: { dataDir: string; databaseUrl?: string
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     dialect = 'postgres';
   } else {
-    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    const sqlite = openSqlite(join(opts.dataDir, 'modelkeep.db'));
+    if (!readOnly) mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+    const sqlite = openSqlite(join(opts.dataDir, 'modelkeep.db'), { readOnly });
     kysely = new Kysely<Database>({ dialect: nodeSqliteDialect(sqlite) });
     registerSqliteHandle(kysely, sqlite);
     dialect = 'sqlite';
   }
   try {
-    await migrate(kysely, dialect);
+    if (!readOnly) await migrate(kysely, dialect);
   } catch (err) {
     await kysely.destroy();
     throw err;

@@ -36,7 +36,13 @@ class Statement implements SqliteStatement {
   }
 }
 
-export function openSqlite(file: string): DatabaseSync {
+export function openSqlite(file: string, opts: { readOnly?: boolean } = {}): DatabaseSync {
+  if (opts.readOnly) {
+    // A database that must not change (the offline verifier): opened as found, never created.
+    const db = new DatabaseSync(file, { readOnly: true });
+    db.exec('PRAGMA busy_timeout = 5000');
+    return db;
+  }
   const db = new DatabaseSync(file);
   // WAL: readers never block the writer; synchronous=NORMAL is durable across process
   // crashes in WAL mode (a power loss may drop the last transactions, never corrupt).

@@ -4,17 +4,18 @@
 // the root of the events, and appends after the migration extending the same tree.
 // Real SQLite and PostgreSQL; the database is brought to 0008 by the real migrations.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { AuditLog, eventRow, merkle, readNode, toEvent } from '../../src/audit/index.ts';
+import { AuditLog, eventRow, loadSigningKey, merkle, readNode, signTreeHead, toEvent } from '../../src/audit/index.ts';
 import { eventLeafHash } from '../../src/audit/verifier.ts';
 import type { RequestContext } from '../../src/core/index.ts';
 import { type Database, type Db, migrations, openDatabase } from '../../src/storage/index.ts';
 import { nodeSqliteDialect, openSqlite } from '../../src/storage/sqlite-dialect.ts';
-import { newPlace, type Place, tempRoot } from '../audit/fixtures.ts';
+import { newPlace, type Place, runCli, show, tempRoot } from '../audit/fixtures.ts';
 import { BACKENDS } from '../helpers/server.ts';
 
 const ctx = (i: number): RequestContext => ({
@@ -56,6 +57,13 @@ async function logBefore0009(place: Place, n: number): Promise<void> {
       }
     }
     await k.updateTable('audit_head').set({ next_seq: n + 1 }).where('id', '=', 1).execute();
+    // A head signed over them with the data dir's audit key, as the server would have.
+    const key = loadSigningKey({ dataDir: place.dataDir });
+    const head = signTreeHead({ treeSize: n, rootHash: merkle.rootFromLeafHashes(leaves).toString('hex'), timestamp: new Date().toISOString(), keyId: key.keyId }, key.privateKey);
+    await k
+      .insertInto('audit_tree_heads')
+      .values({ tree_size: head.treeSize, root_hash: head.rootHash, timestamp: head.timestamp, key_id: head.keyId, signature: head.signature })
+      .execute();
   } finally {
     await k.destroy();
   }
@@ -78,12 +86,28 @@ for (const backend of BACKENDS) {
       root = tempRoot('mk-m0009-');
       place = await newPlace(backend, root);
       await logBefore0009(place, 37);
-      db = await openDatabase({ dataDir: place.dataDir, databaseUrl: place.databaseUrl });
     });
     after(async () => {
       await db?.close();
       await place.drop();
       rmSync(root, { recursive: true, force: true });
+    });
+
+    test('audit verify reads a log in the old layout as it is: it verifies, and nothing is migrated or written', async () => {
+      const file = join(place.dataDir, 'modelkeep.db');
+      const digestOf = () => (place.databaseUrl ? null : createHash('sha256').update(readFileSync(file)).digest('hex'));
+      const before = digestOf();
+      const r = await runCli(['audit', 'verify', '--data-dir', place.dataDir, ...(place.databaseUrl ? ['--database-url', place.databaseUrl] : [])]);
+      assert.equal(r.code, 0, show(r));
+      assert.match(r.stdout, /37 events/);
+      assert.equal(digestOf(), before, 'the SQLite database file is unchanged');
+      // Still at 0008: the verifier did not migrate the evidence.
+      db = await openDatabase({ dataDir: place.dataDir, databaseUrl: place.databaseUrl, readOnly: true });
+      const applied = await db.kysely.selectFrom('modelkeep_migrations').select('id').execute();
+      assert.equal(applied.some((m) => m.id === '0009-audit-append-layout'), false);
+      await assert.rejects(db.kysely.insertInto('audit_head').values({ id: 2, next_seq: 1 }).execute(), 'a read-only handle refuses writes');
+      await db.close();
+      db = await openDatabase({ dataDir: place.dataDir, databaseUrl: place.databaseUrl });
     });
 
     test('the events and nodes come through, every node keyed by the append that completed it', async () => {

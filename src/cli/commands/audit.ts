@@ -135,7 +135,8 @@ async function verifyOffline(ctx: CommandContext, pinnedFile: string | undefined
     key = { publicKey, keyId: audit.keyIdOf(publicKey), source: resolve(file), pinned: false };
   }
   const witnesses = readWitnesses(witnessFiles, audit.readWitnessFile);
-  const db = await openDatabase({ dataDir, databaseUrl });
+  // Read-only: verifying a log (or a forensic copy of one) never migrates or writes it.
+  const db = await openDatabase({ dataDir, databaseUrl, readOnly: true });
   try {
     const log = await audit.readDatabaseLog(db.kysely);
     const result = await audit.verifyLog({
@@ -303,8 +304,9 @@ export const auditVerify: CommandDef = {
     'Recomputes every Merkle leaf from the events and the root at every signed tree head, checks each head\n' +
     'against the pinned Ed25519 key, and compares witness copies of the heads (tree-heads.jsonl files).\n' +
     'Offline it reads the database (--data-dir for SQLite, --database-url or $MODELKEEP_DATABASE_URL for\n' +
-    'PostgreSQL); online (--url) it reads the API with your saved session (a platform-wide audit reader) and\n' +
-    'also checks the server’s consistency proof from the first to the latest head.\n' +
+    'PostgreSQL) read-only, as it finds it: a log, or a copy of one, is never migrated or written. Online\n' +
+    '(--url) it reads the API with your saved session (a platform-wide audit reader) and also checks the\n' +
+    'server’s consistency proof from the first to the latest head.\n' +
     'Pin the key with --public-key: without it the key is taken from the data folder (offline) or from the\n' +
     'server (online), and the report says it was not pinned.\n' +
     'Exit 0 only when everything checks out; on tampering it prints\n' +
