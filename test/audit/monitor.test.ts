@@ -46,6 +46,25 @@ for (const backend of BACKENDS) {
       assert.ok(next && next.treeSize > signed.treeSize);
     });
 
+    test('thousands of new events are re-hashed in chunks before signing: a changed one among them is found, and nothing is signed', async () => {
+      await k().deleteFrom('audit_alerts').execute();
+      const signed = await w.server.services.auditTree.latestHead();
+      assert.ok(signed);
+      const ctx = { requestId: 'req_chunks', principal: { kind: 'anonymous' as const }, ip: '127.0.0.1', userAgent: null, now: new Date() };
+      await Promise.all(Array.from({ length: 2500 }, (_, i) => w.server.services.audit.record(ctx, { action: 'test.chunk', outcome: 'success', details: { i } })));
+      const victim = signed.treeSize + 1700; // in the second chunk of 1,000
+      const original = await k().selectFrom('audit_events').select('details').where('seq', '=', victim).executeTakeFirstOrThrow();
+      await sql`UPDATE audit_events SET details = '{"i":-1}' WHERE seq = ${victim}`.execute(k());
+      assert.equal(await w.server.services.auditTree.signNow(), null, 'no head over a changed row');
+      const alerts = await tamperAlerts();
+      assert.equal(alerts.length, 1);
+      assert.equal(Number(alerts[0]?.event_seq), victim);
+      assert.equal((await w.server.services.auditTree.latestHead())?.treeSize, signed.treeSize);
+      await k().updateTable('audit_events').set({ details: original.details }).where('seq', '=', victim).execute();
+      const next = await w.server.services.auditTree.signNow();
+      assert.ok(next && next.treeSize >= signed.treeSize + 2500, 'signed again once the row is restored');
+    });
+
     test('a rewritten stored tree no longer extends the signed head', async () => {
       await k().deleteFrom('audit_alerts').execute();
       // Rewriting history means rewriting the subtree that the signed root is made of.
