@@ -1,7 +1,7 @@
 // Browser-test harness: Debian's Chromium driven by playwright-core (never a downloaded
 // browser), and the console built into dist/web before the server starts.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { PASSWORD } from '../helpers/server.ts';
@@ -9,6 +9,17 @@ import { PASSWORD } from '../helpers/server.ts';
 export const CHROMIUM = process.env.MODELKEEP_CHROMIUM ?? '/usr/bin/chromium';
 export const REPO = join(import.meta.dirname, '..', '..');
 export const SHOTS = join(REPO, 'test-results', 'screenshots');
+
+/**
+ * A full-page screenshot in test-results/screenshots/. With MODELKEEP_UPDATE_DOC_SHOTS=1 the
+ * named ones also replace the pictures in docs/ (a test run leaves tracked files alone).
+ */
+export async function shot(page: Page, name: string, docs?: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  if (docs && process.env.MODELKEEP_UPDATE_DOC_SHOTS === '1') copyFileSync(file, join(REPO, 'docs', docs));
+}
 
 /** Builds the console when dist/web is missing or older than src/web (fast when it is not). */
 export function ensureConsoleBuilt(): void {

@@ -6,21 +6,14 @@
 // screenshots of the main pages (test-results/screenshots; two copied to docs/).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Client, expectOk, json, PASSWORD, type World, world } from '../helpers/server.ts';
-import { ensureConsoleBuilt, launch, newContext, REPO, SHOTS, signIn } from './browser.ts';
+import { ensureConsoleBuilt, launch, newContext, REPO, shot, signIn } from './browser.ts';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-async function shot(page: Page, name: string, docs?: string): Promise<void> {
-  mkdirSync(SHOTS, { recursive: true });
-  const file = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  if (docs) copyFileSync(file, join(REPO, 'docs', docs));
-}
 
 describe('web console in Chromium', () => {
   let w: World;

@@ -8,24 +8,16 @@
 // hand-moved clock (near real time, so the page's idle countdown is unaffected): TOTP
 // codes come from the enrolled secret at that clock, and "stale MFA" is a clock advance.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ManualClock } from '../../src/core/index.ts';
 import { bearer, CLI, DEVICE_GRANT, form, startDevice } from '../helpers/oauth.ts';
 import { Client, enrollTotp, expectOk, json, markMfa, PASSWORD, totpCode, type World, world } from '../helpers/server.ts';
-import { ensureConsoleBuilt, launch, newContext, REPO, SHOTS, signIn } from './browser.ts';
+import { ensureConsoleBuilt, launch, newContext, shot, signIn } from './browser.ts';
 
 const STEP = 30_000;
 const MINUTE = 60_000;
-
-async function shot(page: Page, name: string, docs?: string): Promise<void> {
-  mkdirSync(SHOTS, { recursive: true });
-  const file = join(SHOTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  if (docs) copyFileSync(file, join(REPO, 'docs', docs));
-}
 
 /** A virtual platform authenticator (resident keys, user verification) for this page. */
 async function virtualAuthenticator(context: BrowserContext, page: Page): Promise<void> {
