@@ -1,47 +1,21 @@
 // Shared pieces of the audit-log tests: where a log lives (a SQLite data dir, or a
 // PostgreSQL database plus the data dir that holds the signing key), cheap copies of it
 // to tamper with, the real verifier in-process, and the real `bin/modelkeep` CLI.
-import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DEFAULT_KEY_FILE, keyIdOf, readDatabaseLog, readWitnessFile, type VerifyResult, verifyLog } from '../../src/audit/index.ts';
 import { type Database, type Kysely, openDatabase } from '../../src/storage/index.ts';
+import { cleanEnv, type Run, runBin } from '../helpers/cli.ts';
 import { type Backend, createPgDatabase, PG_ADMIN_URL } from '../helpers/server.ts';
 
-export const BIN = fileURLToPath(new URL('../../bin/modelkeep', import.meta.url));
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = Run;
 
 /** Runs the real CLI binary; never inherits a database, data dir or server from the environment. */
 export function runCli(args: readonly string[], opts: { configDir?: string; input?: string } = {}): Promise<CliResult> {
-  return new Promise((done, fail) => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.MODELKEEP_DATABASE_URL;
-    delete env.MODELKEEP_DATA_DIR;
-    delete env.MODELKEEP_SERVER;
-    if (opts.configDir) env.MODELKEEP_CONFIG_DIR = opts.configDir;
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
+  return runBin(args, { env: cleanEnv({ MODELKEEP_CONFIG_DIR: opts.configDir }), ...(opts.input !== undefined ? { input: opts.input } : {}) });
 }
 
 export function show(r: CliResult): string {

@@ -4,7 +4,6 @@
 // policies decide. Also checks the fixtures cover every role × action and each ABAC rule
 // both ways.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,32 +11,14 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CedarEngine, type Fixture, fixtureRequest, loadFixtures, POLICY_ACTIONS } from '../../src/authz/index.ts';
 import { PROJECT_ROLES } from '../../src/core/index.ts';
+import { cleanEnv, type Run, runBin } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/modelkeep', import.meta.url));
 const POLICIES = fileURLToPath(new URL('../../policies/', import.meta.url));
 const MATRIX = fileURLToPath(new URL('../../docs/ACCESS-MATRIX.md', import.meta.url));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    // Run from elsewhere: the defaults must not depend on the working directory.
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: tmpdir(), env: { ...process.env, MODELKEEP_CONFIG_DIR: tmpdir() }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<Run> {
+  // Run from elsewhere: the defaults must not depend on the working directory.
+  return runBin(args, { cwd: tmpdir(), env: cleanEnv({ MODELKEEP_CONFIG_DIR: tmpdir() }) });
 }
 
 const work = mkdtempSync(join(tmpdir(), 'mk-policy-cli-'));

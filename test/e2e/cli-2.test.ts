@@ -5,56 +5,20 @@
 // The server's clock is real time plus an offset the tests move forward: the CLI polls in
 // real time, and stale MFA is reached by moving the offset, never by sleeping.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { BIN, cleanEnv, expectExit, finish, type Run, runBin, start } from '../helpers/cli.ts';
 import { form, refresh } from '../helpers/oauth.ts';
 import { BACKENDS, type Client, enrollTotp, expectOk, json, loginWithTotp, PASSWORD, type World, world } from '../helpers/server.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'modelkeep');
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function spawnCli(args: string[], env: Record<string, string>, input = ''): ChildProcess {
-  const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-  for (const k of ['MODELKEEP_TOKEN', 'MODELKEEP_DATABASE_URL', 'MODELKEEP_DATA_DIR'] as const) if (!env[k]) delete e[k];
-  const child = spawn(process.execPath, [BIN, ...args], { env: e, stdio: ['pipe', 'pipe', 'pipe'] });
-  child.stdin?.on('error', () => {}); // the CLI may exit before reading stdin
-  child.stdin?.end(input);
-  return child;
-}
-
-function finish(child: ChildProcess, onStderr?: (all: string) => void): Promise<Run> {
-  return new Promise((done, fail) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      onStderr?.(stderr);
-    });
-    child.on('error', fail);
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
-  });
-}
+const spawnCli = (args: string[], env: Record<string, string>, input = '') => start(process.execPath, [BIN, ...args], { env: cleanEnv(env), input });
 
 function cli(args: string[], env: Record<string, string>, opts: { input?: string; onStderr?: (all: string) => void } = {}): Promise<Run> {
-  return finish(spawnCli(args, env, opts.input), opts.onStderr);
-}
-
-function expectExit(r: Run, code: number, what: string): void {
-  assert.equal(r.code, code, `${what}: expected exit ${code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return runBin(args, { env: cleanEnv(env), ...opts });
 }
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -5,24 +5,16 @@
 // per step), instead of waiting for the next one.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Secret, TOTP } from 'otpauth';
 import { bootstrapUser, type RunningServer, startServer } from '../../src/main.ts';
+import { cleanEnv, expectExit, type Run, runBin } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/modelkeep', import.meta.url));
 const ADMIN = { username: 'root', password: 'root-password-for-tests' };
 const STEP_MS = 30_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let root = '';
 let server: RunningServer | null = null;
@@ -41,33 +33,13 @@ after(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-function cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((done, fail) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, MODELKEEP_CONFIG_DIR: join(root, 'config'), MODELKEEP_SERVER: server?.url ?? '', ...opts.env };
-    for (const k of ['MODELKEEP_DATABASE_URL', 'MODELKEEP_DATA_DIR']) delete env[k];
-    if (!opts.env?.MODELKEEP_TOKEN) delete env.MODELKEEP_TOKEN;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', fail);
-    child.on('close', (code) => {
-      transcript.push(stdout, stderr);
-      done({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
+async function cli(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  const env = cleanEnv({ MODELKEEP_CONFIG_DIR: join(root, 'config'), MODELKEEP_SERVER: server?.url, ...opts.env });
+  const r = await runBin(args, { env, cwd: root, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  transcript.push(r.stdout, r.stderr);
+  return r;
 }
 
-function expectExit(r: Run, code: number, what: string): void {
-  assert.equal(r.code, code, `${what}: expected exit ${code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-}
 
 let lastStep = -1;
 /** Moves the server's clock 1 s into a step after every step used so far; the code for it. */

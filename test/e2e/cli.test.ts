@@ -10,18 +10,12 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ensureParentDirs, resolveOutputPath } from '../../src/cli/safe-output-path.ts';
 import { bootstrapUser, type RunningServer, startServer } from '../../src/main.ts';
+import { BIN, cleanEnv, expectExit, type Run, runBin } from '../helpers/cli.ts';
 import { markMfa } from '../helpers/server.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/modelkeep', import.meta.url));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let root = '';
 let dataDir = '';
@@ -33,33 +27,11 @@ function configDir(user: string): string {
   return join(root, `config-${user}`);
 }
 
-function cli(args: string[], opts: { as?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<Result> {
-  return new Promise((done, fail) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, MODELKEEP_CONFIG_DIR: configDir(opts.as ?? 'nobody'), ...opts.env };
-    delete env.MODELKEEP_DATABASE_URL;
-    delete env.MODELKEEP_DATA_DIR;
-    if (server) env.MODELKEEP_SERVER = server.url;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? root, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', fail);
-    child.on('close', (code) => {
-      transcript.push(stdout, stderr);
-      done({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {}); // the CLI may exit before reading stdin
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-function expectExit(r: Result, code: number, what: string): void {
-  assert.equal(r.code, code, `${what}: expected exit ${code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+async function cli(args: string[], opts: { as?: string; input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  const env = cleanEnv({ MODELKEEP_CONFIG_DIR: configDir(opts.as ?? 'nobody'), MODELKEEP_SERVER: server?.url, ...opts.env });
+  const r = await runBin(args, { env, cwd: opts.cwd ?? root, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  transcript.push(r.stdout, r.stderr);
+  return r;
 }
 
 async function login(user: string, password: string): Promise<void> {

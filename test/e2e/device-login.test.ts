@@ -3,41 +3,17 @@
 // session. Then whoami and a models list use the saved tokens, a due access token is
 // refreshed (rotation saved to disk), logout revokes the family, and MODELKEEP_TOKEN works.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { cleanEnv, type Run, runBin } from '../helpers/cli.ts';
 import { refresh } from '../helpers/oauth.ts';
 import { BACKENDS, json, type World, world } from '../helpers/server.ts';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'modelkeep');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[], env: Record<string, string>, onStderr?: (text: string) => void): Promise<Run> {
-  return new Promise((done, fail) => {
-    const e: NodeJS.ProcessEnv = { ...process.env, ...env };
-    delete e.MODELKEEP_TOKEN;
-    if (env.MODELKEEP_TOKEN) e.MODELKEEP_TOKEN = env.MODELKEEP_TOKEN;
-    const child = spawn(process.execPath, [BIN, ...args], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      onStderr?.(stderr);
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
+  return runBin(args, { env: cleanEnv(env), ...(onStderr ? { onStderr } : {}) });
 }
 
 interface Saved {

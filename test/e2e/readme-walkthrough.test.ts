@@ -16,7 +16,6 @@
 // each code; the code is computed for that step, well inside the ±1 step window.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -24,17 +23,12 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Secret, TOTP } from 'otpauth';
 import { type RunningServer, startServer } from '../../src/main.ts';
+import { cleanEnv, type Run, run } from '../helpers/cli.ts';
 
 const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url));
 const PLACEHOLDER = /--(code|totp-code) 123456\b/;
 const README_PORT_URL = 'http://127.0.0.1:7470';
 const STEP_MS = 30_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let root = '';
 let server: RunningServer | null = null;
@@ -54,28 +48,14 @@ after(async () => {
 });
 
 function bash(line: string): Promise<Run> {
-  return new Promise((done, fail) => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      // the Node running this test (>= 22.13) first on PATH, as on a machine with a current Node
-      PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-      MODELKEEP_CONFIG_DIR: join(root, 'config'),
-      MODELKEEP_SERVER: server?.url ?? '',
-    };
-    for (const k of ['MODELKEEP_TOKEN', 'MODELKEEP_DATABASE_URL', 'MODELKEEP_DATA_DIR', 'MODELKEEP_ALLOW_INSECURE_HTTP']) delete env[k];
-    const child = spawn('bash', ['-c', line], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.end();
+  const env = cleanEnv({
+    // the Node running this test (>= 22.13) first on PATH, as on a machine with a current Node
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+    MODELKEEP_CONFIG_DIR: join(root, 'config'),
+    MODELKEEP_SERVER: server?.url,
   });
+  delete env.MODELKEEP_ALLOW_INSECURE_HTTP;
+  return run('bash', ['-c', line], { env, cwd: root });
 }
 
 /** The ```sh blocks of the walkthrough section, dedented, as lists of non-empty lines. */
