@@ -7,6 +7,7 @@ import type { RequestContext } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
 import { type AuditEventsTable, compiledOnce, type Database, sqliteHandleOf } from '../storage/index.ts';
 import { digest, eventLeafHash } from './canonical.ts';
+import type { LeafEvent } from './leaf-format.ts';
 import { type PreparedEvent, SqliteAppender } from './sqlite-appender.ts';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -24,22 +25,9 @@ export interface AuditInput {
   details?: Record<string, unknown>;
 }
 
-export interface AuditEvent {
-  seq: number;
-  time: string;
-  actor: string | null;
-  actorId: string | null;
-  sessionId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  action: string;
-  resource: string | null;
-  projectId: string | null;
+/** A stored event as the API returns it: the members a Merkle leaf holds (leaf-format.ts). */
+export interface AuditEvent extends LeafEvent {
   outcome: Outcome;
-  reason: string | null;
-  policyVersion: string | null;
-  requestId: string | null;
-  details: Record<string, unknown>;
 }
 
 export interface AuditQuery {

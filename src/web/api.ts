@@ -1,6 +1,7 @@
 // Every call the console makes, typed, in one place: the console uses only the public
 // HTTP API (../shared/API.md). The session cookie is HttpOnly (this code never sees it);
 // the CSRF token lives in memory only and is sent on every non-GET request.
+import type { LeafEvent } from '../audit/leaf-format.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -321,23 +322,8 @@ export const admin = {
 
 // ---- audit and alerts ---------------------------------------------------------------
 
-export interface AuditEvent {
-  seq: number;
-  time: string;
-  actor: string | null;
-  actorId: string | null;
-  sessionId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  action: string;
-  resource: string;
-  projectId: string | null;
-  outcome: string;
-  reason: string | null;
-  policyVersion: string | null;
-  requestId: string | null;
-  details: Record<string, unknown>;
-}
+/** An audit event as GET /v1/audit/events returns it: the server's leaf members. */
+export type AuditEvent = LeafEvent;
 export interface TreeHead {
   treeSize: number;
   rootHash: string;
