@@ -91,7 +91,7 @@ async function beginEnrollment(ctx: CommandContext, client: ApiClient): Promise<
       renderFields([
         ['secret', begun.secret],
         ['link', begun.otpauthUrl],
-      ]).replace(/^/gm, '  '),
+      ]).replace(/^(?=.)/gm, '  '),
   );
 }
 
