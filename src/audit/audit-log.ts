@@ -6,8 +6,9 @@ import { CompiledQuery, type Kysely, PostgresAdapter, type Transaction } from 'k
 import type { RequestContext } from '../core/index.ts';
 import { ModelkeepError } from '../core/index.ts';
 import { type AuditEventsTable, compiledOnce, type Database, sqliteHandleOf } from '../storage/index.ts';
-import { digest, eventLeafHash } from './canonical.ts';
+import { eventLeafHash } from './canonical.ts';
 import type { LeafEvent } from './leaf-format.ts';
+import { completedAt, nodeHash } from './merkle.ts';
 import { type PreparedEvent, SqliteAppender } from './sqlite-appender.ts';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -215,14 +216,9 @@ export function toEvent(r: AuditEventsTable): AuditEvent {
   };
 }
 
-/** The key column of tree node (level, index): the seq of the append that completed it (migration 0009). */
-export function nodeEndSeq(level: number, index: number): number {
-  return (index + 1) * 2 ** level;
-}
-
 /** Reads a stored tree node (see migrations 0002 and 0009); a missing node is a broken tree. */
 export async function readNode(ex: Executor, level: number, index: number): Promise<Buffer> {
-  const end = nodeEndSeq(level, index);
+  const end = completedAt(level, index);
   const q = compiledOnce(ex, 'node', () => ex.selectFrom('audit_nodes').select('hash').where('end_seq', '=', end).where('level', '=', level).compile(), [end, level]);
   const r = (await ex.executeQuery(q)).rows[0];
   if (!r) throw new Error(`audit tree node ${level}/${index} is missing`);
@@ -268,19 +264,13 @@ function newNodes(seq: number, leaf: Buffer, siblings: readonly Buffer[]): (numb
   let hash = leaf;
   let i = seq - 1;
   for (let level = 0; level < siblings.length; level++) {
-    hash = nodeHashOf(siblings[level]!, hash);
+    hash = nodeHash(siblings[level]!, hash);
     i = (i - 1) / 2;
     values.push(seq, level + 1, i, hash.toString('hex'));
   }
   return values;
 }
 
-const NODE_PREFIX = Buffer.from([0x01]);
-
-/** merkle.nodeHash, with the one-shot hash (the append's hot path). */
-function nodeHashOf(left: Buffer, right: Buffer): Buffer {
-  return Buffer.from(digest(Buffer.concat([NODE_PREFIX, left, right], 65)), 'latin1');
-}
 
 function hashOf(level: number, index: number, hex: unknown): Buffer {
   const h = typeof hex === 'string' && /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex') : null;
@@ -381,9 +371,9 @@ async function readSiblings(tx: Executor, seq: number): Promise<Buffer[]> {
       tx
         .selectFrom('audit_nodes')
         .select(['level', 'hash'])
-        .where((eb) => eb.or(needed.map((n) => eb.and([eb('end_seq', '=', nodeEndSeq(n.level, n.index)), eb('level', '=', n.level)]))))
+        .where((eb) => eb.or(needed.map((n) => eb.and([eb('end_seq', '=', completedAt(n.level, n.index)), eb('level', '=', n.level)]))))
         .compile(),
-    needed.flatMap((n) => [nodeEndSeq(n.level, n.index), n.level]),
+    needed.flatMap((n) => [completedAt(n.level, n.index), n.level]),
   );
   const found = new Map<number, string>();
   for (const r of (await tx.executeQuery(q)).rows) found.set(Number(r.level), r.hash);

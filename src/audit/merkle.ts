@@ -10,7 +10,7 @@
 // operators. "leaf" arguments (verifyInclusion, completedNodes, rootFromLeafHashes) are
 // 32-byte LEAF HASHES, as in RFC 9162 §2.1.3.2 ("hash"): compute them with leafHash(data).
 // Generators throw a plain Error on misuse; verifiers return false and never throw.
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 
 export const HASH_BYTES = 32;
 
@@ -21,8 +21,27 @@ export function leafHash(data: Uint8Array): Buffer {
   return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
 }
 
+// crypto.hash (one call, no Hash object) where this Node has it with Buffer output: node
+// hashes are the hot part of an append and of the verifier.
+const ONE_SHOT = (() => {
+  try {
+    return typeof oneShotHash === 'function' && Buffer.isBuffer(oneShotHash('sha256', '', 'buffer'));
+  } catch {
+    return false;
+  }
+})();
+
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
+  if (ONE_SHOT) return oneShotHash('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
   return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+}
+
+/**
+ * The tree size at which node (level, index) is completed: (index + 1) * 2^level, the seq
+ * of the append that stores it. With level, the key of a stored node (migration 0009).
+ */
+export function completedAt(level: number, index: number): number {
+  return (index + 1) * 2 ** level;
 }
 
 export const EMPTY_ROOT: Buffer = createHash('sha256').digest();

@@ -13,7 +13,7 @@
 // verifier checks them alike (test/audit/group-commit.test.ts).
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { AuditEventsTable } from '../storage/index.ts';
-import { digest } from './canonical.ts';
+import { completedAt, nodeHash } from './merkle.ts';
 
 /** An event's column values (in the appender's column order) and its leaf hash. */
 export interface PreparedEvent {
@@ -27,8 +27,6 @@ interface Frontier {
   roots: (Buffer | undefined)[];
 }
 
-const NODE_PREFIX = Buffer.from([0x01]);
-const nodeHash = (left: Buffer, right: Buffer): Buffer => Buffer.from(digest(Buffer.concat([NODE_PREFIX, left, right], 65)), 'latin1');
 
 export class SqliteAppender {
   readonly #db: DatabaseSync;
@@ -95,7 +93,7 @@ export class SqliteAppender {
     for (let level = 0; 2 ** level <= size; level++) {
       if (Math.floor(size / 2 ** level) % 2 === 0) continue;
       const index = Math.floor(size / 2 ** level) - 1;
-      const r = read.get((index + 1) * 2 ** level, level) as { hash?: unknown } | undefined;
+      const r = read.get(completedAt(level, index), level) as { hash?: unknown } | undefined;
       if (typeof r?.hash !== 'string' || !/^[0-9a-f]{64}$/.test(r.hash)) throw new Error(`audit tree node ${level}/${index} is missing or malformed`);
       roots[level] = Buffer.from(r.hash, 'hex');
     }
