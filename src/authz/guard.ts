@@ -138,7 +138,7 @@ export class Guard implements Authorizer<Work> {
     if (r.projectId === null) return true;
     try {
       const slice = await this.#slice(p, ctx.now.getTime(), work);
-      return slice.platformAdmin || slice.projects.has(r.projectId);
+      return sees(slice, r);
     } catch {
       return false;
     }
@@ -235,8 +235,7 @@ export class Guard implements Authorizer<Work> {
   #evaluate(p: Subject, slice: Slice, action: Action, r: ResourceRef, context: DecisionContext): Decision {
     const pdp = this.#policies.pdp;
     // A caller with no role in the project may not learn that anything in it exists.
-    const visible = r.projectId === null || slice.platformAdmin || slice.projects.has(r.projectId);
-    if (!visible) return deny(`${r.type} not found`, false, pdp.policyVersion);
+    if (!sees(slice, r)) return deny(`${r.type} not found`, false, pdp.policyVersion);
     const req = this.#request(p, slice.roles, action, r, context);
     const d = pdp.decide(req);
     if (d.decision === 'allow' && d.errors.length === 0) return allow(`allowed by ${d.reasons.join(', ') || 'policy'}`, d.policyVersion);
@@ -271,6 +270,9 @@ export class Guard implements Authorizer<Work> {
     throw err;
   }
 }
+
+/** A caller may know a resource exists when it is platform-wide, or it holds a role in its project (or is platform-admin). */
+const sees = (slice: Slice, r: ResourceRef): boolean => r.projectId === null || slice.platformAdmin || slice.projects.has(r.projectId);
 
 const resourceKey = (r: ResourceRef): string =>
   `${r.type}|${r.path}|${r.projectId ?? ''}|${r.projectName ?? ''}|${r.sensitivity ?? ''}|${r.stage ?? ''}|${r.environment ?? ''}|${r.targetStage ?? ''}|${r.targetPrincipalId ?? ''}|${r.targetRole ?? ''}`;
