@@ -177,6 +177,20 @@ describe('guard over Cedar', () => {
     assert.equal((await strict.check(at(0), 'version:read', version())).visible, false);
   });
 
+  test('an account that must still set up a second factor is refused every action by the guard itself (403 mfa_enrollment_required)', async () => {
+    const admin = user('usr_pa', { mfaEnrollmentRequired: true });
+    const d = await g().check(ctx(admin), 'user:read', { type: 'user', path: '*', projectId: null });
+    assert.equal(d.decision, 'deny');
+    assert.equal(d.enrollmentRequired, true);
+    assert.equal((await g().check(ctx(user('usr_rm', { mfaEnrollmentRequired: true })), 'version:read', version())).decision, 'deny');
+    await assert.rejects(
+      g().authorize(ctx(admin), 'user:read', { type: 'user', path: '*', projectId: null }),
+      (err: { code?: string }) => err.code === 'mfa_enrollment_required',
+    );
+    // The same account once enrolled: allowed.
+    assert.equal((await g().check(ctx(user('usr_pa')), 'user:read', { type: 'user', path: '*', projectId: null })).decision, 'allow');
+  });
+
   test('the local operator only bootstraps', async () => {
     const op: Principal = { kind: 'operator', id: 'operator', username: 'operator' };
     assert.equal((await g().check(ctx(op), 'user:create', { type: 'user', path: 'x', projectId: null })).decision, 'allow');

@@ -11,7 +11,7 @@
 import type { Kysely } from 'kysely';
 import { type AuditLog, type Work, withAudit } from '../audit/index.ts';
 import type { Action, Authorizer, Decision, Principal, RequestContext, ResourceRef } from '../core/index.ts';
-import { ModelkeepError, PROJECT_ROLES, SCOPES } from '../core/index.ts';
+import { MFA_ENROLLMENT_REASON, ModelkeepError, mfaEnrollmentRequired, PROJECT_ROLES, SCOPES } from '../core/index.ts';
 import type { Database, EventBus } from '../storage/index.ts';
 import { BindingStore, PLATFORM_SCOPE } from './binding-store.ts';
 import { type DecisionContext, PLATFORM_ADMIN_ROLE, type PrincipalSpec, type RoleGrant, resourceFromRef } from './cedar-engine.ts';
@@ -151,6 +151,11 @@ export class Guard implements Authorizer<Work> {
       // The offline operator is no Cedar principal: it only bootstraps accounts.
       if (OPERATOR_ACTIONS.has(action)) return allow('local operator bootstrap', this.policyVersion);
       return deny('the local operator may only bootstrap accounts', true, this.policyVersion);
+    }
+    // Mandatory MFA: until the account has a second factor it may do nothing here. The HTTP
+    // layer refuses such a session's requests first; this holds for every caller of the guard.
+    if (p.kind === 'user' && p.mfaEnrollmentRequired === true) {
+      return { ...deny(MFA_ENROLLMENT_REASON, true, this.policyVersion), enrollmentRequired: true };
     }
     // A credential pinned to one project (an API key) acts nowhere else, whatever its owner's
     // roles: another project's resources do not exist for it (404), platform actions are refused.
@@ -350,6 +355,7 @@ function denialError(ctx: RequestContext, r: ResourceRef, d: Decision): Modelkee
   if (ctx.principal.kind === 'anonymous') return new ModelkeepError('unauthenticated', 'authentication required');
   if (!d.visible) return new ModelkeepError('not_found', `${r.type} not found`);
   const hint = d.hint ? { hint: d.hint } : {};
+  if (d.enrollmentRequired) return mfaEnrollmentRequired();
   if (d.mfaRequired) return new ModelkeepError('mfa_required', `not allowed yet: ${d.reason}`, hint);
   return new ModelkeepError('forbidden', `not allowed: ${d.reason}`, hint);
 }

@@ -80,6 +80,8 @@ export interface Decision {
   visible: boolean;
   /** A denial that a fresh second factor alone would lift: answered 428 mfa_required. */
   mfaRequired?: boolean;
+  /** Refused until the account sets up a second factor: answered 403 mfa_enrollment_required. */
+  enrollmentRequired?: boolean;
   policyVersion: string;
 }
 

@@ -19,6 +19,8 @@ export type Principal =
       scopes: readonly string[] | null;
       /** Project an API key is pinned to, if any. */
       projectId?: string | null;
+      /** The account must set up a second factor first (mandatory MFA): the guard refuses every action. */
+      mfaEnrollmentRequired?: boolean;
     }
   /** A service account authenticated with client_credentials. */
   | {

@@ -54,3 +54,10 @@ export const invalidInput = (message: string, hint?: string) =>
   new ModelkeepError('invalid_input', message, hint === undefined ? {} : { hint });
 
 export const notFound = (what = 'resource') => new ModelkeepError('not_found', `${what} not found`);
+
+/** Mandatory MFA: the account must set up a second factor before anything else (HTTP layer and guard alike). */
+export const MFA_ENROLLMENT_REASON = 'set up a second factor before anything else';
+export const mfaEnrollmentRequired = () =>
+  new ModelkeepError('mfa_enrollment_required', MFA_ENROLLMENT_REASON, {
+    hint: 'POST /v1/me/mfa/totp, then POST /v1/me/mfa/totp/confirm with a code from the app (or register a passkey)',
+  });

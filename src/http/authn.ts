@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../audit/index.ts';
 import type { Clock } from '../core/index.ts';
-import { ModelkeepError } from '../core/index.ts';
+import { ModelkeepError, mfaEnrollmentRequired } from '../core/index.ts';
 import type { IdentityService } from '../identity/index.ts';
 import type { BearerResult } from '../identity/tokens/index.ts';
 import { checkBodyType } from './edge.ts';
@@ -131,9 +131,7 @@ export function registerAuthn(app: FastifyInstance, identity: IdentityService, c
     }
     // Mandatory MFA for admins, enforced here for every route (fail closed: a route must opt in).
     if (request.session?.mfaEnrollmentRequired && !allowedDuringEnrollment(request)) {
-      throw new ModelkeepError('mfa_enrollment_required', 'set up a second factor before anything else', {
-        hint: 'POST /v1/me/mfa/totp, then POST /v1/me/mfa/totp/confirm with a code from the app (or register a passkey)',
-      });
+      throw mfaEnrollmentRequired();
     }
     if (config.formBody !== true) checkBodyType(request.method, request.headers, config.rawBody === true);
   });

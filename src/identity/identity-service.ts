@@ -658,6 +658,7 @@ export class IdentityService {
         mfaAt: s.mfa_at ? new Date(s.mfa_at) : null,
         authMethod: 'session',
         scopes: null,
+        mfaEnrollmentRequired: cached.enrollment,
       },
       sessionId: s.id,
       csrfHash: s.csrf_hash,
