@@ -50,6 +50,8 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+const unavailable = (cause: unknown) => new ModelkeepError('unavailable', 'the audit log could not be written; the action was not performed', { cause });
+
 /** Most events one group commit appends. */
 const MAX_BATCH = 256;
 
@@ -68,7 +70,7 @@ export class AuditLog {
     try {
       return tx.getExecutor().adapter instanceof PostgresAdapter ? await appendPostgres(tx, ctx, input) : await appendSqlite(tx, ctx, input);
     } catch (err) {
-      throw new ModelkeepError('unavailable', 'the audit log could not be written; the action was not performed', { cause: err });
+      throw unavailable(err);
     }
   }
 
@@ -109,6 +111,14 @@ export class AuditLog {
     try {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, MAX_BATCH);
+        // On SQLite with no transaction open on the connection, the batch is appended
+        // right here, synchronously: nothing can interleave, so Kysely's connection
+        // hand-off (a chain of promises per batch) buys nothing. A transaction held open
+        // across awaits (another request's change) makes the batch wait its turn.
+        if (this.#sqlite && !this.#sqlite.busy) {
+          this.#appendNow(this.#sqlite, batch);
+          continue;
+        }
         let seqs: number[] | null = null;
         try {
           seqs = await this.#appendBatch(batch);
@@ -116,18 +126,12 @@ export class AuditLog {
           seqs = null;
         }
         if (seqs) {
-          this.#commits++;
-          this.#recorded += batch.length;
-          for (const [i, e] of batch.entries()) e.resolve(seqs[i] as number);
+          this.#settle(batch, seqs);
           continue;
         }
         for (const e of batch) {
           try {
-            const [seq] = await this.#appendBatch([e]);
-            if (seq === undefined) throw new Error('the audit event was not appended');
-            this.#commits++;
-            this.#recorded++;
-            e.resolve(seq);
+            this.#settle([e], await this.#appendBatch([e]));
           } catch (err) {
             e.reject(err);
           }
@@ -138,6 +142,30 @@ export class AuditLog {
     }
   }
 
+  /** The synchronous group commit; if the batch cannot be written, each event is tried alone. */
+  #appendNow(appender: SqliteAppender, batch: readonly Pending[]): void {
+    try {
+      this.#settle(batch, appender.append(batch, preparedEvent));
+      return;
+    } catch {
+      // below: one bad event fails only its own caller
+    }
+    for (const e of batch) {
+      try {
+        this.#settle([e], appender.append([e], preparedEvent));
+      } catch (err) {
+        e.reject(unavailable(err));
+      }
+    }
+  }
+
+  /** Resolves a committed batch's callers with their seq numbers (one per event, in order). */
+  #settle(batch: readonly Pending[], seqs: readonly number[]): void {
+    this.#commits++;
+    this.#recorded += batch.length;
+    for (const [i, e] of batch.entries()) e.resolve(seqs[i] as number);
+  }
+
   /** Appends events in one transaction of their own; resolves with their seq numbers once committed. */
   async #appendBatch(batch: readonly Pending[]): Promise<number[]> {
     const appender = this.#sqlite;
@@ -146,7 +174,7 @@ export class AuditLog {
         // Kysely's connection is held for the synchronous transaction: nothing interleaves.
         return await this.#db.connection().execute(async () => appender.append(batch, preparedEvent));
       } catch (err) {
-        throw new ModelkeepError('unavailable', 'the audit log could not be written; the action was not performed', { cause: err });
+        throw unavailable(err);
       }
     }
     return this.#db.transaction().execute(async (tx) => {

@@ -39,6 +39,11 @@ export class SqliteAppender {
     this.#columns = columns;
   }
 
+  /** A transaction is open on the connection (Kysely's, held across awaits): append through Kysely then. */
+  get busy(): boolean {
+    return this.#db.isTransaction;
+  }
+
   #statements() {
     this.#stmts ??= {
       head: this.#db.prepare('UPDATE "audit_head" SET "next_seq" = "next_seq" + ? WHERE "id" = 1 RETURNING "next_seq"'),

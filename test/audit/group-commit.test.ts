@@ -73,6 +73,24 @@ for (const backend of BACKENDS) {
       assert.equal((await db.kysely.selectFrom('audit_events').select('seq').where('action', '=', 'test.bad').execute()).length, 0);
     });
 
+    test('a record made while another transaction is open waits for it and never joins it', async () => {
+      const audit = new AuditLog(db.kysely);
+      let recorded: Promise<number> | undefined;
+      await assert.rejects(
+        db.kysely.transaction().execute(async (tx) => {
+          await audit.append(tx, ctx(800), input(800));
+          recorded = audit.record(ctx(801), input(801));
+          // The group commit runs meanwhile, finds the transaction open and waits its turn.
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error('the change failed');
+        }),
+        /the change failed/,
+      );
+      const seq = await recorded;
+      const kept = await db.kysely.selectFrom('audit_events').select(['seq', 'resource']).where('resource', 'in', ['thing:800', 'thing:801']).execute();
+      assert.deepEqual(kept.map((r) => [Number(r.seq), r.resource]), [[seq, 'thing:801']]);
+    });
+
     test('group commits interleaved with appends inside other transactions, a rolled-back one and a failed batch build the tree the events hash to', async () => {
       const audit = new AuditLog(db.kysely);
       const other = new AuditLog(db.kysely); // a second writer: another service, another process
