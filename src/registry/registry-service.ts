@@ -178,8 +178,7 @@ export class RegistryService {
   }
 
   async getModel(ctx: RequestContext, project: unknown, model: unknown): Promise<ModelView> {
-    const p = await this.lookup.project(ctx, project);
-    const m = await this.lookup.model(ctx, p, model);
+    const { p, m } = await this.lookup.projectModel(ctx, project, model);
     await this.#guard.authorize(ctx, 'model:read', modelRef(p, m));
     return modelView(p, m);
   }
