@@ -16,7 +16,7 @@ import { bootstrapUser, DEFAULT_POLICIES_DIR } from '../src/main.ts';
 import { type Database, InProcessEventBus, openDatabase, type RoleBindingsTable } from '../src/storage/index.ts';
 import { expectOk, PASSWORD, } from '../test/helpers/server.ts';
 import { engineerInFraud } from './lib/fixture.ts';
-import { type Forked, forkScript, type ServerReady } from './lib/proc.ts';
+import { type Forked, forkScript, processCpuUs, type ServerReady } from './lib/proc.ts';
 import { fmt, median, type Section, verdict } from './lib/report.ts';
 
 export interface AuthzSettings {
@@ -152,14 +152,22 @@ interface LoadResult {
   non2xx: number;
 }
 
-async function load(base: string, cookie: string, paths: string[], durationS: number, connections: number): Promise<LoadResult> {
+/**
+ * Drives `base` for `durationS`; with the server's pid, also the server's CPU time per
+ * request (all its threads, µs) and the cores it kept busy — steadier on a shared VM than
+ * requests/s, and what says whether the server or the load generator was the limit.
+ */
+async function load(base: string, cookie: string, paths: string[], durationS: number, connections: number, serverPid?: number): Promise<LoadResult & { cpuUsPerRequest: number; cores: number }> {
+  const cpu0 = serverPid === undefined ? null : processCpuUs(serverPid);
   const child = forkScript<{ type: 'result'; result: LoadResult }>('load-child.ts', [base, cookie, String(durationS), String(connections), JSON.stringify(paths)]);
   const { result } = await child.ready;
+  const cpu1 = serverPid === undefined ? null : processCpuUs(serverPid);
   await child.exited;
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
     throw new Error(`load against ${base}${paths[0]}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
   }
-  return result;
+  const used = cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : Number.NaN;
+  return { ...result, cpuUsPerRequest: used / Math.max(1, result.requests.total), cores: used / 1e6 / durationS };
 }
 
 async function startServer(tmp: string, name: string, config: Record<string, unknown>, models: number) {
@@ -211,16 +219,26 @@ export async function runAuthz(s: AuthzSettings, tmp: string, log: (m: string) =
   const rep: number[] = [];
   const dis: number[] = [];
   const bar: number[] = [];
+  // Server CPU µs per request, and cores busy, per run.
+  const cpu = { rep: [] as number[], dis: [] as number[], bar: [] as number[], repCores: [] as number[], barCores: [] as number[] };
   let hitRate = Number.NaN;
   for (let i = 1; i <= s.rounds; i++) {
     log(`(i) round ${i}/${s.rounds}: ${s.connections} connections, ${s.durationS} s per target`);
     const before = await guardStats(mk.proc);
-    rep.push((await load(mk.url, cookie, one, s.durationS, s.connections)).requests.average);
+    const r = await load(mk.url, cookie, one, s.durationS, s.connections, mk.proc.pid);
+    rep.push(r.requests.average);
+    cpu.rep.push(r.cpuUsPerRequest);
+    cpu.repCores.push(r.cores);
     const after = await guardStats(mk.proc);
     const lookups = after.hits + after.misses - before.hits - before.misses;
     hitRate = lookups > 0 ? (after.hits - before.hits) / lookups : Number.NaN;
-    dis.push((await load(mkDistinct.url, cookieD, distinct, s.durationS, s.connections)).requests.average);
-    bar.push((await load(bareUrl, '', one, s.durationS, s.connections)).requests.average);
+    const d = await load(mkDistinct.url, cookieD, distinct, s.durationS, s.connections, mkDistinct.proc.pid);
+    dis.push(d.requests.average);
+    cpu.dis.push(d.cpuUsPerRequest);
+    const b = await load(bareUrl, '', one, s.durationS, s.connections, bare.pid);
+    bar.push(b.requests.average);
+    cpu.bar.push(b.cpuUsPerRequest);
+    cpu.barCores.push(b.cores);
   }
   const distinctStats = await guardStats(mkDistinct.proc);
   await bare.stop();
@@ -244,6 +262,8 @@ export async function runAuthz(s: AuthzSettings, tmp: string, log: (m: string) =
       repeatedRatio: repeated / bareRps,
       allDistinctRatio: allDistinct / bareRps,
       runs: { repeated: rep, allDistinct: dis, bare: bar },
+      serverCpuUsPerRequest: { repeated: median(cpu.rep), allDistinct: median(cpu.dis), bare: median(cpu.bar) },
+      serverCores: { repeated: median(cpu.repCores), bare: median(cpu.barCores) },
     },
     pass: {
       hitP99: worst('hit') <= GOALS.hitP99Us,
@@ -262,10 +282,13 @@ export async function runAuthz(s: AuthzSettings, tmp: string, log: (m: string) =
     ['(h) decision-cache hit rate, repeated-read', fmt.pct(hitRate), '', '', 'information', ''],
     ['(i) authorized metadata GET, repeated-read', fmt.rps(repeated), fmt.rps(bareRps), fmt.pct(repeated / bareRps), `>= ${fmt.pct(GOALS.repeatedRatio)} of bare`, verdict(results.pass.repeated)],
     ['(i) authorized metadata GET, all-distinct', fmt.rps(allDistinct), fmt.rps(bareRps), fmt.pct(allDistinct / bareRps), `>= ${fmt.int(GOALS.distinctRps)} req/s`, verdict(results.pass.distinct)],
+    ['(i) server CPU per request, repeated-read', us(median(cpu.rep)), us(median(cpu.bar)), `${(median(cpu.rep) / median(cpu.bar)).toFixed(1)} x`, 'information', ''],
+    ['(i) server CPU per request, all-distinct', us(median(cpu.dis)), us(median(cpu.bar)), `${(median(cpu.dis) / median(cpu.bar)).toFixed(1)} x`, 'information', ''],
   ];
   const notes = [
     `(g) in-process Guard.check on SQLite: hit = the same request again; miss = a new resource (one Cedar call, bindings slice cached); cold = the principal's epoch bumped first (bindings re-read, then Cedar). ${s.hitSamples} hits, ${s.missSamples} misses, ${s.coldSamples} cold per size`,
     `(i) all-distinct: ${s.distinctModels} models in rotation against a server whose decision cache holds one entry, so every guard decision is computed (hit rate ${fmt.pct(results.allDistinctHitRate)}); runs (req/s): repeated ${fmt.list(rep)} | all-distinct ${fmt.list(dis)} | bare ${fmt.list(bar)}`,
+    `(i) server CPU = user + system time of the server process (all threads) over a run / requests served; cores busy: Modelkeep repeated ${fmt.list(cpu.repCores, 2)} | bare ${fmt.list(cpu.barCores, 2)} (a server below ~0.9 was waiting on the load generator, which shares the machine)`,
   ];
   return { results, rows, notes } satisfies Section<unknown>;
 }

@@ -140,6 +140,21 @@ export function resetHwm(pid: number): boolean {
   }
 }
 
+/**
+ * CPU time a process has used (user + system, all its threads) in µs, from
+ * /proc/<pid>/stat (clock ticks of 1/100 s: USER_HZ), or null where that is not readable.
+ */
+export function processCpuUs(pid: number): number | null {
+  try {
+    // Fields after the command name, which ends with ") ": utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks * 10_000 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Busy and total jiffies of the whole machine, from /proc/stat (all CPUs together). */
 function cpuTimes(): { busy: number; total: number } | null {
   try {
