@@ -111,14 +111,6 @@ export class AuditLog {
     try {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, MAX_BATCH);
-        // On SQLite with no transaction open on the connection, the batch is appended
-        // right here, synchronously: nothing can interleave, so Kysely's connection
-        // hand-off (a chain of promises per batch) buys nothing. A transaction held open
-        // across awaits (another request's change) makes the batch wait its turn.
-        if (this.#sqlite && !this.#sqlite.busy) {
-          this.#appendNow(this.#sqlite, batch);
-          continue;
-        }
         let seqs: number[] | null = null;
         try {
           seqs = await this.#appendBatch(batch);
@@ -142,23 +134,6 @@ export class AuditLog {
     }
   }
 
-  /** The synchronous group commit; if the batch cannot be written, each event is tried alone. */
-  #appendNow(appender: SqliteAppender, batch: readonly Pending[]): void {
-    try {
-      this.#settle(batch, appender.append(batch, preparedEvent));
-      return;
-    } catch {
-      // below: one bad event fails only its own caller
-    }
-    for (const e of batch) {
-      try {
-        this.#settle([e], appender.append([e], preparedEvent));
-      } catch (err) {
-        e.reject(unavailable(err));
-      }
-    }
-  }
-
   /** Resolves a committed batch's callers with their seq numbers (one per event, in order). */
   #settle(batch: readonly Pending[], seqs: readonly number[]): void {
     this.#commits++;
@@ -171,7 +146,11 @@ export class AuditLog {
     const appender = this.#sqlite;
     if (appender) {
       try {
-        // Kysely's connection is held for the synchronous transaction: nothing interleaves.
+        // With no transaction open on the connection the batch is appended right away,
+        // synchronously: nothing can interleave, so Kysely's connection hand-off (a chain
+        // of promises per batch) buys nothing. A transaction held open across awaits
+        // (another request's change) makes the batch wait its turn for the connection.
+        if (!appender.busy) return appender.append(batch, preparedEvent);
         return await this.#db.connection().execute(async () => appender.append(batch, preparedEvent));
       } catch (err) {
         throw unavailable(err);
