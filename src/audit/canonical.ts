@@ -4,6 +4,7 @@ import { createHash, hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { AuditEvent } from './audit-log.ts';
 import { EVENT_KEYS, LEAF_FORMAT, leafFields } from './leaf-format.ts';
+import { HAS_ONE_SHOT_HASH } from './merkle.ts';
 
 export { LEAF_FORMAT, leafFields } from './leaf-format.ts';
 
@@ -124,17 +125,9 @@ export function leafText(e: AuditEvent): string {
 // Fast leaf hashing. Byte-for-byte the same as leafHash(eventLeafData(e)) (a test checks it
 // on random events), without building an object for canonicalize to sort on every event.
 
-const HAS_ONE_SHOT = (() => {
-  try {
-    return Buffer.isBuffer(oneShotHash('sha256', '', 'buffer'));
-  } catch {
-    return false;
-  }
-})();
-
 /** SHA-256 as a 32-char latin1 string: a Buffer result costs Node ~1 µs more per hash. */
 export function digest(data: string | Buffer): string {
-  return HAS_ONE_SHOT ? oneShotHash('sha256', data, 'binary') : createHash('sha256').update(data).digest('binary');
+  return HAS_ONE_SHOT_HASH ? oneShotHash('sha256', data, 'binary') : createHash('sha256').update(data).digest('binary');
 }
 
 /** The RFC 6962 leaf hash of an event as a latin1 string: SHA-256(0x00 || canonical JSON). */

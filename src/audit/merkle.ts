@@ -21,9 +21,11 @@ export function leafHash(data: Uint8Array): Buffer {
   return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
 }
 
-// crypto.hash (one call, no Hash object) where this Node has it with Buffer output: node
-// hashes are the hot part of an append and of the verifier.
-const ONE_SHOT = (() => {
+/**
+ * crypto.hash (one call, no Hash object) works in this Node: node and leaf hashes are the
+ * hot part of an append and of the verifier (here and in canonical.ts).
+ */
+export const HAS_ONE_SHOT_HASH = (() => {
   try {
     return typeof oneShotHash === 'function' && Buffer.isBuffer(oneShotHash('sha256', '', 'buffer'));
   } catch {
@@ -32,7 +34,7 @@ const ONE_SHOT = (() => {
 })();
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  if (ONE_SHOT) return oneShotHash('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
+  if (HAS_ONE_SHOT_HASH) return oneShotHash('sha256', Buffer.concat([NODE_PREFIX, left, right]), 'buffer');
   return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
 }
 
