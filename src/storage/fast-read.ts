@@ -17,20 +17,24 @@ type Executor = Kysely<Database> | Transaction<Database>;
 const compiledByAdapter = new WeakMap<object, Map<string, CompiledQuery>>();
 const statements = new WeakMap<object, Map<string, StatementSync>>();
 
-/** The query of shape `key` (built by `build` the first time) with these parameters. */
-export function compiledOnce<R>(ex: Executor, key: string, build: () => CompiledQuery<R>, parameters: readonly unknown[]): CompiledQuery<R> {
-  const adapter = ex.getExecutor().adapter;
-  let cache = compiledByAdapter.get(adapter);
+/** The value kept for (owner, key), made by `make` the first time. */
+function memo<V>(byOwner: WeakMap<object, Map<string, V>>, owner: object, key: string, make: () => V): V {
+  let cache = byOwner.get(owner);
   if (!cache) {
     cache = new Map();
-    compiledByAdapter.set(adapter, cache);
+    byOwner.set(owner, cache);
   }
-  const q = cache.get(key);
-  if (!q) {
-    const built = build();
-    cache.set(key, built);
-    return built;
+  let v = cache.get(key);
+  if (v === undefined) {
+    v = make();
+    cache.set(key, v);
   }
+  return v;
+}
+
+/** The query of shape `key` (built by `build` the first time) with these parameters. */
+export function compiledOnce<R>(ex: Executor, key: string, build: () => CompiledQuery<R>, parameters: readonly unknown[]): CompiledQuery<R> {
+  const q = memo(compiledByAdapter, ex.getExecutor().adapter, key, build);
   return { ...q, parameters } as CompiledQuery<R>;
 }
 
@@ -38,18 +42,6 @@ export function compiledOnce<R>(ex: Executor, key: string, build: () => Compiled
 export async function readFirst<R>(ex: Executor, key: string, build: () => CompiledQuery<R>, parameters: readonly (string | number | null)[]): Promise<R | undefined> {
   const q = compiledOnce(ex, key, build, parameters);
   const handle = sqliteHandleOf(ex);
-  if (handle && !handle.isTransaction) {
-    let stmts = statements.get(handle);
-    if (!stmts) {
-      stmts = new Map();
-      statements.set(handle, stmts);
-    }
-    let st = stmts.get(key);
-    if (!st) {
-      st = handle.prepare(q.sql);
-      stmts.set(key, st);
-    }
-    return st.get(...parameters) as R | undefined;
-  }
+  if (handle && !handle.isTransaction) return memo(statements, handle, key, () => handle.prepare(q.sql)).get(...parameters) as R | undefined;
   return (await ex.executeQuery(q)).rows[0];
 }
