@@ -421,7 +421,6 @@ export const migrations: readonly Migration[] = [
   },
 ];
 
-
 export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {
   await db.transaction().execute(async (trx) => {
     // Under the same lock as the migrations: concurrent CREATE TABLE IF NOT EXISTS on

@@ -77,11 +77,12 @@ export function nodeSqliteDialect(db: DatabaseSync): SqliteDialect {
   return new SqliteDialect({ database: adapter });
 }
 
-// The handle under a Kysely instance opened on SQLite, for the few hot paths that run a
-// whole transaction synchronously (the audit log's group commit). They must take Kysely's
-// connection first (`kysely.connection().execute`): node:sqlite has one connection, and a
-// Kysely transaction holds it across awaits, so running a statement beside it would join
-// that transaction.
+// The handle under a Kysely instance opened on SQLite, for the few hot paths that run
+// statements on it directly (the audit log's group commit, fast-read.ts). node:sqlite has
+// one connection and a Kysely transaction holds it across awaits, so a statement run beside
+// it would join that transaction: they run directly only while `isTransaction` is false
+// (Kysely's own statements outside a transaction never span an await), and otherwise take
+// their turn through Kysely (`kysely.connection().execute`, or the query itself).
 const handles = new WeakMap<object, DatabaseSync>();
 
 export function registerSqliteHandle(kysely: object, db: DatabaseSync): void {
