@@ -56,7 +56,8 @@ export class SqliteAppender {
 
   /**
    * Appends the events in order in one transaction and returns their seq numbers. The
-   * caller holds Kysely's connection (nothing else runs on it meanwhile). On any error the
+   * connection must be outside any transaction (not busy, or Kysely's connection held):
+   * nothing else runs on it meanwhile, the whole append being synchronous. On any error the
    * transaction is rolled back and the error thrown: nothing of the batch is kept.
    */
   append<T>(batch: readonly T[], prepare: (seq: number, item: T) => PreparedEvent): number[] {
